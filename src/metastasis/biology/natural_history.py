@@ -1,0 +1,289 @@
+"""The lesions of a batch of patients and how they come to be (MODEL.md 2-3).
+
+:class:`Lesions` holds every tumour of a batch as column arrays: the primary (id 0), the regional nodal
+deposits (ids 1..N) and the colonies that tumours seed (ids in order of creation per patient). A lesion
+grows by Gompertz from one cell from ``wake`` (the end of dormancy) until ``ended``; its Gompertz age is
+``rate * (t - wake)``. :func:`seed_until` extends the seeding tree to a time limit per patient by
+inverting each tumour's cumulative seeding curve, one colony per tumour per pass, so the result does not
+depend on how the time line is cut into windows.
+
+Random numbers: the k-th colony of lesion L draws with key ``L`` and counters ``8k + j``
+(j = 0 organ, 1 dormancy, 2 growth, 3 the next seeding level of L), all from the natural-history stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import ndtri
+
+from metastasis import streams
+from metastasis.biology import growth
+from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, pick_organ, tropism_matrix
+from metastasis.cohort import Patients
+from metastasis.streams import Process
+from metastasis.vocabulary import END_CODE, N_ORGANS, ORGAN_CODE, ORIGIN_CODE
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+_COLUMNS: dict[str, type] = {
+    "pid": np.int64,  # patient index within the batch
+    "lid": np.int64,  # lesion id within the patient
+    "organ": np.int8,
+    "origin": np.int8,
+    "parent": np.int64,
+    "seeded": np.float64,  # day the colony was founded
+    "wake": np.float64,  # day growth starts (end of dormancy)
+    "rate": np.float64,  # Gompertz rate a, per day
+    "seed_rate": np.float64,  # m = mu A^beta_s (x secondary scale), colonies per day per cell^gamma
+    "next_level": np.float64,  # expected-colony level at which the next colony is founded
+    "n_children": np.int32,
+    "ended": np.float64,  # inf while alive
+    "end_reason": np.int8,
+}
+
+
+@dataclass
+class Lesions:
+    """Growable column store of lesions (struct of arrays)."""
+
+    n: int = 0
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.cols:
+            self.cols = {k: np.empty(64, dtype=t) for k, t in _COLUMNS.items()}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name][: self.__dict__["n"]]
+        raise AttributeError(name)
+
+    def append(self, **new: np.ndarray) -> None:
+        """Append rows given as equal-length arrays, one per column."""
+        m = len(new["pid"])
+        need = self.n + m
+        if need > len(self.cols["pid"]):
+            cap = max(need, 2 * len(self.cols["pid"]))
+            for k, arr in self.cols.items():
+                grown = np.empty(cap, dtype=arr.dtype)
+                grown[: self.n] = arr[: self.n]
+                self.cols[k] = grown
+        for k in self.cols:
+            self.cols[k][self.n : need] = new[k]
+        self.n = need
+
+    def set(self, name: str, index: np.ndarray, value: np.ndarray | float) -> None:
+        """Assign ``value`` to column ``name`` at rows ``index``."""
+        self.cols[name][: self.n][index] = value
+
+    def sorted(self) -> Lesions:
+        """A copy ordered by (patient, lesion id)."""
+        order = np.lexsort((self.lid, self.pid))
+        out = Lesions(n=self.n, cols={k: self.__getattr__(k)[order].copy() for k in self.cols})
+        return out
+
+    def volume_at(self, time_days: F64, capacity_mm3: float) -> F64:
+        """Volume (mm^3) of each lesion at ``time_days`` (one time per lesion); 0 before wake or once ended."""
+        alive = (time_days >= self.wake) & (time_days < self.ended)
+        v = growth.volume_at_time(time_days, self.wake, self.rate, capacity_mm3)
+        return np.where(alive, v, 0.0)
+
+    def time_at_volume(self, volume_mm3: float, capacity_mm3: float) -> F64:
+        """Day each lesion reaches ``volume_mm3`` (NaN if it ends first)."""
+        t = self.wake + growth.time_to_volume(volume_mm3, self.rate, capacity_mm3)
+        return np.where(t < self.ended, t, np.nan)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the seeding process needs to know about a batch (per-patient arrays and model constants)."""
+
+    seed: int
+    patient_id: I64
+    subtype: NDArray[np.int8]
+    primary_rate: F64  # Gompertz a of the primary, per day
+    seed_rate: F64  # m of the primary: mu * A^beta_s
+    values: dict[str, float]
+    curve: SeedingCurve
+    tropism: F64
+    dormancy: F64
+    colonies: I64  # colonies created so far, per patient (mutated)
+    next_lid: I64  # next free lesion id, per patient (mutated)
+
+    @property
+    def capacity_mm3(self) -> float:
+        return self.curve.capacity_mm3
+
+
+def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[History, Lesions]:
+    """The primary tumour and the regional nodal deposits of every patient, reconstructed back from diagnosis.
+
+    The primary is born from one cell ``tau_dx / a`` days before diagnosis, where ``tau_dx`` is the
+    Gompertz age of its diameter at diagnosis. The N positive nodes were seeded by the primary: given N,
+    their seeding times are N draws from the primary's seeding density before diagnosis (order statistics
+    of a Poisson process conditioned on its count).
+    """
+    capacity = values["growth.carrying_capacity_mm3"]
+    curve = SeedingCurve(capacity, values["dissemination.gamma"])
+    n = len(patients)
+    a_p = growth.rate_from_doubling(patients.doubling_days, growth.volume_from_diameter(15.0), capacity)
+    m_p = values["dissemination.mu"] * patients.aggressiveness ** values["aggressiveness.beta_seeding"]
+    tau_dx = growth.age_at_volume(growth.volume_from_diameter(patients.tumour_diameter_mm), capacity)
+    birth = -tau_dx / a_p
+    nodes = patients.nodes_positive.astype(np.int64)
+    hist = History(
+        seed=seed,
+        patient_id=patients.patient_id,
+        subtype=patients.subtype,
+        primary_rate=a_p,
+        seed_rate=m_p,
+        values=values,
+        curve=curve,
+        tropism=tropism_matrix(values),
+        dormancy=dormancy_exit_rates(values),
+        colonies=np.zeros(n, dtype=np.int64),
+        next_lid=1 + nodes,
+    )
+    lesions = Lesions()
+    pid = np.arange(n, dtype=np.int64)
+    lesions.append(**_new_rows(hist, pid, np.zeros(n, np.int64), ORIGIN_CODE["primary"], ORGAN_CODE["breast"],
+                               -np.ones(n, np.int64), birth, birth, a_p, m_p))
+    # nodal deposits: j-th node of a patient keyed by -(j + 1) (never a lesion id)
+    node_pid = np.repeat(pid, nodes)
+    j = np.arange(len(node_pid)) - np.repeat(np.cumsum(nodes) - nodes, nodes)
+    gid = patients.patient_id[node_pid]
+    level = streams.uniform(seed, Process.NATURAL_HISTORY, gid, -(j + 1), 0) * curve.h(tau_dx[node_pid])
+    seeded = birth[node_pid] + curve.tau_at(level) / a_p[node_pid]
+    lesions.append(**_new_rows(hist, node_pid, 1 + j, ORIGIN_CODE["nodal"], ORGAN_CODE["regional_nodes"],
+                               np.zeros(len(node_pid), np.int64), seeded, seeded, a_p[node_pid], m_p[node_pid]))
+    return hist, lesions
+
+
+def _new_rows(
+    hist: History, pid: I64, lid: I64, origin: int, organ: int | NDArray[np.int8], parent: I64,
+    seeded: F64, wake: F64, rate: F64, seed_rate: F64,
+) -> dict[str, np.ndarray]:
+    m = len(pid)
+    first_level = streams.exponential(hist.seed, Process.NATURAL_HISTORY, hist.patient_id[pid], lid, 3)
+    return {
+        "pid": pid, "lid": lid, "organ": np.broadcast_to(organ, m), "origin": np.full(m, origin),
+        "parent": parent, "seeded": seeded, "wake": wake, "rate": rate, "seed_rate": seed_rate,
+        "next_level": first_level, "n_children": np.zeros(m, np.int32), "ended": np.full(m, np.inf),
+        "end_reason": np.zeros(m, np.int8),
+    }
+
+
+def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | None = None) -> None:
+    """Found every colony seeded before ``until_days`` (one limit per patient), cascades included.
+
+    A tumour seeds while awake and not ended; the cumulative expected count at Gompertz age tau is
+    ``(m / a) (K cells)^gamma H(tau)``, so the k-th colony appears where that count first reaches the
+    sum of k+1 unit exponentials. Past ``engine.max_colonies_per_patient`` a patient's tumours stop
+    seeding (her burden is then far beyond what is survivable). ``rows`` limits the tumours considered
+    (default: all); colonies founded here are always considered.
+    """
+    cap = int(hist.values["engine.max_colonies_per_patient"])
+    v = hist.values
+    secondary = v["dissemination.secondary_scale"]
+    met_factor = v["growth.metastasis_factor"]
+    lesion_sd = v["growth.lesion_log_sd"]
+    scale = hist.curve.rate_scale
+    # A tumour not due in one pass is not due later in this call (the limit is fixed and its level only
+    # rises): each pass revisits the tumours that just seeded and the colonies just founded.
+    rows = np.arange(lesions.n) if rows is None else rows
+    while rows.size:
+        pid = lesions.pid[rows]
+        end = np.minimum(until_days[pid], lesions.ended[rows])
+        live = (end > lesions.wake[rows]) & (lesions.seed_rate[rows] > 0) & np.isfinite(lesions.next_level[rows])
+        rows, pid, end = rows[live], pid[live], end[live]
+        a = lesions.rate[rows]
+        m = lesions.seed_rate[rows]
+        level_end = m / a * scale * hist.curve.h(a * (end - lesions.wake[rows]))
+        due = level_end >= lesions.next_level[rows]
+        rows, pid = rows[due], pid[due]
+        a, m = a[due], m[due]
+        tau = hist.curve.tau_at(lesions.next_level[rows] * a / (m * scale))
+        t_child = lesions.wake[rows] + tau / a
+        # the per-patient cap, applied in order of seeding time
+        order = np.lexsort((lesions.lid[rows], t_child, pid))
+        rows, pid, t_child, a = rows[order], pid[order], t_child[order], a[order]
+        first = np.r_[True, pid[1:] != pid[:-1]]
+        rank = np.arange(len(pid)) - np.maximum.accumulate(np.where(first, np.arange(len(pid)), 0))
+        room = hist.colonies[pid] + rank < cap
+        capped_rows = rows[~room]
+        lesions.set("next_level", capped_rows, np.inf)
+        rows, pid, t_child, a, rank = rows[room], pid[room], t_child[room], a[room], rank[room]
+
+        k = lesions.n_children[rows].astype(np.int64)
+        lid = lesions.lid[rows]
+        gid = hist.patient_id[pid]
+
+        def u(j: int, k: I64 = k, lid: I64 = lid, gid: I64 = gid) -> F64:
+            return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid, lid, 8 * k + j)
+
+        organ = pick_organ(hist.tropism[hist.subtype[pid]], u(0))
+        dormancy_days = -np.log(u(1)) / hist.dormancy[hist.subtype[pid], organ]
+        rate = hist.primary_rate[pid] * met_factor * np.exp(lesion_sd * ndtri(u(2)))
+        child_lid = hist.next_lid[pid] + rank
+        np.add.at(hist.next_lid, pid, 1)
+        np.add.at(hist.colonies, pid, 1)
+        # advance the parent to its next seeding level
+        lesions.set("next_level", rows, lesions.next_level[rows] - np.log(u(3, k + 1)))
+        lesions.set("n_children", rows, k + 1)
+        first_new = lesions.n
+        lesions.append(**_new_rows(hist, pid, child_lid, ORIGIN_CODE["seeded"], organ, lid, t_child,
+                                   t_child + dormancy_days, rate, hist.seed_rate[pid] * secondary))
+        rows = np.concatenate((rows, np.arange(first_new, lesions.n)))
+
+
+def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str) -> None:
+    """Mark lesions ended at ``time_days`` with an ``end_reason`` of SPEC (only those still alive then)."""
+    t = np.broadcast_to(np.asarray(time_days, dtype=np.float64), rows.shape)
+    alive = lesions.ended[rows] > t
+    lesions.set("ended", rows[alive], t[alive])
+    lesions.set("end_reason", rows[alive], END_CODE[reason])
+
+
+def organ_burden(lesions: Lesions, time_days: F64, n_patients: int, capacity_mm3: float) -> F64:
+    """Total lesion volume (mm^3) per patient and organ at one time per patient: shape (n, 8)."""
+    v = lesions.volume_at(time_days[lesions.pid], capacity_mm3)
+    flat = np.bincount(lesions.pid * N_ORGANS + lesions.organ, weights=v, minlength=n_patients * N_ORGANS)
+    return flat.reshape(n_patients, N_ORGANS)
+
+
+def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: F64, capacity_mm3: float) -> F64:
+    """Burden (mm^3) of given (patient, organ) pairs, each at its own time."""
+    key = lesions.pid * N_ORGANS + lesions.organ
+    pair_key = pid * N_ORGANS + organ
+    order = np.argsort(pair_key)
+    sorted_keys = pair_key[order]
+    pos = np.searchsorted(sorted_keys, key)
+    pos = np.minimum(pos, max(len(sorted_keys) - 1, 0))
+    match = (sorted_keys[pos] == key) if len(sorted_keys) else np.zeros(len(key), bool)
+    rows = np.nonzero(match)[0]
+    pair = order[pos[rows]]
+    sub = time_days[pair]
+    alive = (sub >= lesions.wake[rows]) & (sub < lesions.ended[rows])
+    v = np.where(alive, growth.volume_at_time(sub, lesions.wake[rows], lesions.rate[rows], capacity_mm3), 0.0)
+    return np.bincount(pair, weights=v, minlength=len(pid))
+
+
+def crossing_days(lesions: Lesions, pid: I64, organ: NDArray[np.int8], threshold_mm3: F64, lo_days: F64,
+                  hi_days: F64, capacity_mm3: float, iterations: int = 40) -> F64:
+    """Day the burden of each (patient, organ) pair first exceeds its threshold within [lo, hi].
+
+    Burden only grows while no lesion ends, so bisection finds the crossing (to about a day in 40 steps
+    over decades).
+    """
+    lo, hi = lo_days.astype(np.float64).copy(), hi_days.astype(np.float64).copy()
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        over = pair_burden(lesions, pid, organ, mid, capacity_mm3) > threshold_mm3
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    return hi

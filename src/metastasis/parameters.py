@@ -1,0 +1,297 @@
+"""The parameter registry: every number of the model with its unit, allowed range, prior and source.
+
+Names are dotted (``dissemination.mu``) and are the keys of a scenario's ``[parameters]`` table and of
+``--set parameters.<name>=<value>``. Values are plain floats; the engine reads them from the dict that
+:func:`resolve` returns. Parameters with a ``prior`` form the calibrated set (MODEL.md: twelve at most;
+the chemotherapy and resistance parameters arrive with the treatment module). Everything else is an
+input with a citation or a structural choice stated in MODEL.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+from metastasis.errors import InputError
+from metastasis.vocabulary import COVERAGE, DISTANT_ORGANS, ORGANS, SUBTYPES
+
+CALIBRATED_GUESS = "calibrated — initial guess"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model number.
+
+    ``prior`` is ``(family, a, b)`` for calibrated parameters: ``("uniform", low, high)`` or
+    ``("loguniform", low, high)``; ``None`` for inputs and structural choices.
+    """
+
+    name: str
+    default: float
+    unit: str
+    low: float
+    high: float
+    source: str
+    description: str = ""
+    prior: tuple[str, float, float] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+REGISTRY: dict[str, Parameter] = {}
+
+
+def _add(
+    name: str,
+    default: float,
+    unit: str,
+    low: float,
+    high: float,
+    source: str,
+    description: str = "",
+    prior: tuple[str, float, float] | None = None,
+) -> None:
+    if not low <= default <= high:  # a registry bug, never user input
+        raise ValueError(f"default of {name} outside its range")
+    REGISTRY[name] = Parameter(name, float(default), unit, float(low), float(high), source, description, prior)
+
+
+def _read_csv(package_path: str) -> list[dict[str, str]]:
+    text = resources.files("metastasis").joinpath(package_path).read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+# --- 1. The virtual patient -------------------------------------------------------------------------
+_SEER_AGE = "SEER Cancer Stat Facts: Female Breast Cancer, percent of new cases by age group (2017-2021)"
+for group, share in (
+    ("20_34", 1.9),
+    ("35_44", 8.1),
+    ("45_54", 19.1),
+    ("55_64", 25.5),
+    ("65_74", 26.2),
+    ("75_84", 14.5),
+    ("85_99", 4.7),
+):
+    _add(f"cohort.age_share.{group}", share, "percent of new cases", 0, 100, _SEER_AGE,
+         "age distribution used by `age = {distribution = \"seer\"}` (uniform within each group)")
+
+_T_SOURCE = ("assumption: lognormal diameter set to give about 60 % T1, 33 % T2, 7 % T3, the T distribution "
+             "of SEER registry series; larger without screening (ages outside 50-74) and in ER- disease")
+_add("cohort.diameter_median_mm", 15.5, "mm", 5, 50, _T_SOURCE, "median tumour diameter at diagnosis")
+_add("cohort.diameter_log_sd", 0.6, "log mm", 0.1, 1.5, _T_SOURCE, "spread of log diameter")
+_add("cohort.diameter_factor_unscreened", 1.25, "ratio", 1, 2, _T_SOURCE, "ages outside 50-74")
+_add("cohort.diameter_factor_er_negative", 1.2, "ratio", 1, 2, _T_SOURCE, "ER- subtypes")
+
+_N_SOURCE = ("assumption: logistic node positivity rising with diameter and aggressiveness, set to about "
+             "30 % node-positive at 20 mm and N1:N2:N3 near 70:22:8 among node-positive cases (SEER)")
+_add("cohort.nodes_logit_at_20mm", -0.85, "logit", -5, 5, _N_SOURCE, "log-odds of N+ at 20 mm, A = 1")
+_add("cohort.nodes_logit_per_log_diameter", 1.1, "logit per log mm", 0, 5, _N_SOURCE)
+_add("cohort.nodes_logit_per_log_aggressiveness", 0.6, "logit per log A", 0, 5, _N_SOURCE)
+_add("cohort.nodes_count_median", 1.8, "nodes", 0.5, 10, _N_SOURCE, "lognormal count of positive nodes")
+_add("cohort.nodes_count_log_sd", 1.1, "log nodes", 0.1, 3, _N_SOURCE)
+
+_GRADE_SOURCE = ("assumption: grade mix by subtype (luminal A mostly grade 1-2; HER2-enriched and "
+                 "triple-negative mostly grade 3), as in surrogate subtype definitions (Goldhirsch 2013)")
+for subtype, (g1, g2) in {
+    "luminal_a": (0.35, 0.55),
+    "luminal_b": (0.05, 0.45),
+    "luminal_her2": (0.03, 0.40),
+    "her2_enriched": (0.02, 0.28),
+    "triple_negative": (0.02, 0.13),
+}.items():
+    _add(f"cohort.grade1_share.{subtype}", g1, "probability", 0, 1, _GRADE_SOURCE)
+    _add(f"cohort.grade2_share.{subtype}", g2, "probability", 0, 1, _GRADE_SOURCE)
+
+_add("aggressiveness.sigma", 0.6, "log units", 0.05, 2.0, CALIBRATED_GUESS,
+     "sigma_A: spread of log aggressiveness", prior=("uniform", 0.2, 1.2))
+_A_SOURCE = ("MODEL.md 1: triple-negative and HER2-enriched disease wider and higher (assumption for "
+             "the size of the shift)")
+for subtype, shift, width in (
+    ("luminal_a", -0.3, 1.0),
+    ("luminal_b", 0.1, 1.0),
+    ("luminal_her2", 0.1, 1.0),
+    ("her2_enriched", 0.4, 1.25),
+    ("triple_negative", 0.5, 1.25),
+):
+    _add(f"aggressiveness.log_shift.{subtype}", shift, "sigma units", -3, 3, _A_SOURCE)
+    _add(f"aggressiveness.width.{subtype}", width, "ratio", 0.2, 3, _A_SOURCE)
+_add("aggressiveness.beta_growth", 0.5, "exponent", 0, 3,
+     "MODEL.md 1 (structural: beta_s > beta_g so A does not cancel out)", "beta_g")
+_add("aggressiveness.beta_seeding", 1.5, "exponent", 0, 5, CALIBRATED_GUESS, "beta_s",
+     prior=("uniform", 0.6, 3.0))
+
+# --- 2. Growth ---------------------------------------------------------------------------------------
+_add("growth.carrying_capacity_mm3", 4.19e6, "mm^3", 1e5, 1e8,
+     "Norton L. Cancer Res 1988;48:7067 (Gompertzian plateau of order 10^12 cells; 200 mm sphere)",
+     "Gompertz K of every lesion")
+_PEER = "Peer PG et al. Cancer 1993 (median volume doubling time 157 d at age 50-70)"
+_add("growth.doubling_days_median", 162.0, "days", 20, 1000,
+     _PEER + "; set so that, after the grade and ER factors, the 50-70 median is near 157 d",
+     "primary volume doubling time at 15 mm for age 50-70, grade 1-2, ER+, A = 1")
+_add("growth.doubling_factor_age_under_50", 0.51, "ratio", 0.1, 2, "Peer PG et al. Cancer 1993 (80/157 d)")
+_add("growth.doubling_factor_age_over_70", 1.2, "ratio", 0.1, 3, "Peer PG et al. Cancer 1993 (188/157 d)")
+_add("growth.doubling_factor_grade3", 0.75, "ratio", 0.1, 2,
+     "assumption: grade 3 grows faster (MODEL.md 2)")
+_add("growth.doubling_factor_er_negative", 0.8, "ratio", 0.1, 2,
+     "assumption: ER- grows faster (MODEL.md 2)")
+_add("growth.doubling_log_sd", 0.65, "log days", 0.05, 2,
+     "Weedon-Fekjaer H et al. Breast Cancer Res 2008 (10 to 20 mm in 1.7 years on average, wide spread)")
+_add("growth.metastasis_factor", 1.0, "ratio", 0.1, 5, CALIBRATED_GUESS,
+     "metastasis Gompertz rate relative to the primary (Friberg & Mattson 1997: similar)",
+     prior=("loguniform", 0.4, 2.5))
+_add("growth.lesion_log_sd", 0.3, "log units", 0, 1.5, "assumption: lesion-to-lesion spread of growth rate")
+
+# --- 3. Dissemination --------------------------------------------------------------------------------
+_add("dissemination.mu", 3.0e-10, "colonies per day per cell^gamma", 1e-13, 1e-6, CALIBRATED_GUESS,
+     "mu: seeding rate of viable colonies", prior=("loguniform", 3e-11, 3e-9))
+_add("dissemination.gamma", 2.0 / 3.0, "exponent", 0.3, 1.0,
+     "Iwata, Kawasaki & Shigesada J Theor Biol 2000; Benzekry et al. 2016 (fractal dimension 2/3)")
+_add("dissemination.secondary_scale", 0.3, "ratio", 0, 2, CALIBRATED_GUESS,
+     "seeding of metastases relative to the primary (metastasis to metastasis)", prior=("uniform", 0.0, 1.0))
+_add("dissemination.dormancy_exit_er_positive", 1.0 / (6 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
+     "lambda for ER+ disease (mean dormancy 6 years); Pan et al. 2017 flat late hazard",
+     prior=("loguniform", 1 / (20 * 365.25), 1 / (1 * 365.25)))
+_add("dissemination.dormancy_exit_er_negative", 1.0 / (0.75 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
+     "lambda for ER- disease (mean dormancy 9 months)",
+     prior=("loguniform", 1 / (4 * 365.25), 1 / (0.1 * 365.25)))
+_add("dissemination.dormancy_factor_bone_er_positive", 0.5, "ratio", 0.05, 2,
+     "MODEL.md 3: dormancy long in bone for ER+ disease (assumption for the size)")
+_add("dissemination.tropism_distant_nodes", 0.10, "probability", 0, 0.5,
+     "set so that distant nodes and other sites carry about 1/6 of colonies, consistent with other_only "
+     "7.34 % of de novo stage IV (Wang R et al. BMC Cancer 2019, SEER)")
+_add("dissemination.tropism_other", 0.06, "probability", 0, 0.5,
+     "as dissemination.tropism_distant_nodes (pleura, peritoneum, adrenal, skin)")
+
+_TROPISM_SOURCE = ("sites_by_subtype_at_relapse.csv (multicentre relapse cohort n=1350, J Breast Cancer 2016), "
+                   "shares normalised per subtype; luminal_her2 = mean of luminal_b and her2_enriched")
+
+
+def _tropism_from_targets() -> dict[str, dict[str, float]]:
+    rows = {r["subtype"]: r for r in _read_csv("data/targets/sites_by_subtype_at_relapse.csv")}
+    four = ("bone", "lung", "liver", "brain")
+    raw = {s: {o: float(rows[s][o]) for o in four} for s in rows}
+    raw["luminal_her2"] = {o: (raw["luminal_b"][o] + raw["her2_enriched"][o]) / 2 for o in four}
+    rest = REGISTRY["dissemination.tropism_distant_nodes"].default + REGISTRY["dissemination.tropism_other"].default
+    out: dict[str, dict[str, float]] = {}
+    for s in SUBTYPES:
+        total = sum(raw[s].values())
+        out[s] = {o: (1 - rest) * raw[s][o] / total for o in four}
+    return out
+
+
+for _subtype, _shares in _tropism_from_targets().items():
+    for _organ, _share in _shares.items():
+        _add(f"tropism.{_subtype}.{_organ}", _share, "probability", 0, 1, _TROPISM_SOURCE)
+
+# --- 4. Detection ------------------------------------------------------------------------------------
+_add("detection.visible_mm", 2.0, "mm", 0.5, 10, "MODEL.md 4 (d_occult: a lesion is visible from 2 mm)")
+_add("detection.reportable_mm", 1.0, "mm", 0.1, 5, "SPEC.md (lesions that reach 1 mm are listed)")
+_add("detection.confirmation_delay_days", 14.0, "days", 0, 120,
+     "assumption: confirmatory work-up two weeks after a suspicious finding")
+
+# s(m, o, d) = s_max / (1 + exp(-(d - d50) / w)); fp = 1 - specificity per exam and organ.
+_IMG = "inputs/imaging_accuracy.csv"
+_IMAGING: dict[tuple[str, str], tuple[float, float, float, float, str]] = {
+    # (modality, organ): (s_max, d50_mm, width_mm, fp, source)
+    ("mammography", "breast"): (0.95, 6.2, 1.22, 0.05,
+                                "Weedon-Fekjaer 2008 (26 % at 5 mm, 91 % at 10 mm) via " + _IMG),
+    ("mammography", "regional_nodes"): (0.5, 15.0, 4.0, 0.01, "assumption: axillary tail only"),
+    ("clinical_exam", "breast"): (0.9, 15.0, 4.0, 0.03, "assumption: palpation finds lesions over ~1.5 cm"),
+    ("clinical_exam", "regional_nodes"): (0.8, 15.0, 4.0, 0.03, "assumption: palpable nodes over ~1.5 cm"),
+    ("chest_xray", "lung"): (0.9, 9.0, 2.0, 0.0625,
+                             "chest X-ray finds 56.7 % of CT-visible nodules, specificity 93.75 % (" + _IMG + ")"),
+    ("ct", "lung"): (0.97, 4.0, 1.0, 0.05, "assumption: CT is the reference for lung nodules over 4 mm"),
+    ("ct", "liver"): (0.92, 6.0, 1.5, 0.044, "82.6 % per lesion, specificity 95.6 % (" + _IMG + ")"),
+    ("ct", "bone"): (0.88, 8.0, 2.5, 0.052, "77.1 % per lesion, specificity 94.8 % per patient (" + _IMG + ")"),
+    ("ct", "distant_nodes"): (0.9, 10.0, 2.0, 0.03, "assumption: nodes under 10 mm short axis read as normal"),
+    ("ct", "other"): (0.85, 8.0, 2.0, 0.03, "assumption"),
+    ("liver_ultrasound", "liver"): (0.95, 8.0, 2.0, 0.024, "86.3 % per lesion, specificity 97.6 % (" + _IMG + ")"),
+    ("mri_liver", "liver"): (0.95, 4.5, 1.0, 0.028,
+                             "86.3 % per lesion, best under 10 mm, specificity 97.2 % (" + _IMG + ")"),
+    ("bone_scan", "bone"): (0.85, 6.0, 2.0, 0.09, "75.1 % per lesion; specificity 91 % in breast (" + _IMG + ")"),
+    ("mri_brain", "brain"): (0.97, 3.0, 0.8, 0.02, "assumption: MRI is the reference for brain metastases"),
+    ("pet_ct", "breast"): (0.95, 7.0, 1.5, 0.03, "assumption: PET poor under ~5-7 mm (MODEL.md 4)"),
+    ("pet_ct", "regional_nodes"): (0.9, 7.0, 1.5, 0.03, "assumption: PET poor under ~5-7 mm (MODEL.md 4)"),
+    ("pet_ct", "bone"): (0.96, 6.0, 1.5, 0.01, "86.9 % per lesion, specificity 99 % in breast (" + _IMG + ")"),
+    ("pet_ct", "lung"): (0.92, 7.0, 1.5, 0.03, "assumption: PET poor under ~5-7 mm (MODEL.md 4)"),
+    ("pet_ct", "liver"): (0.95, 6.5, 1.5, 0.013, "86.0 % per lesion, specificity 98.7 % (" + _IMG + ")"),
+    ("pet_ct", "distant_nodes"): (0.92, 7.0, 1.5, 0.03, "assumption: PET poor under ~5-7 mm (MODEL.md 4)"),
+    ("pet_ct", "other"): (0.9, 7.0, 1.5, 0.03, "assumption: PET poor under ~5-7 mm (MODEL.md 4)"),
+}
+for (_m, _o), (_smax, _d50, _w, _fp, _src) in _IMAGING.items():
+    if _o not in COVERAGE[_m]:
+        raise ValueError(f"imaging entry {_m}/{_o} outside coverage")
+    _add(f"imaging.{_m}.{_o}.s_max", _smax, "probability", 0, 1, _src, "plateau sensitivity per lesion")
+    _add(f"imaging.{_m}.{_o}.d50_mm", _d50, "mm", 0.5, 100, _src, "diameter seen with half the plateau")
+    _add(f"imaging.{_m}.{_o}.width_mm", _w, "mm", 0.1, 50, _src, "logistic width")
+    _add(f"imaging.{_m}.{_o}.false_positive", _fp, "probability", 0, 0.5, _src, "1 - specificity per exam")
+for _m, _organs in COVERAGE.items():
+    for _o in _organs:
+        if (_m, _o) not in _IMAGING:
+            raise ValueError(f"no imaging parameters for {_m}/{_o}")
+
+# --- Symptoms ----------------------------------------------------------------------------------------
+_add("symptoms.threshold_scale", 1.0, "ratio", 0.01, 100, CALIBRATED_GUESS,
+     "scales every organ's symptom threshold", prior=("loguniform", 0.2, 5.0))
+_SYM = "assumption (fixed organ ratios of the symptom threshold, MODEL.md 4)"
+for _organ, _cm3 in (("breast", 30.0), ("regional_nodes", 20.0), ("bone", 4.0), ("lung", 30.0), ("liver", 40.0),
+                     ("brain", 2.0), ("distant_nodes", 20.0), ("other", 15.0)):
+    _add(f"symptoms.threshold_cm3.{_organ}", _cm3, "cm^3", 0.01, 5000, _SYM,
+         "organ burden past which symptom onset has a hazard")
+_add("symptoms.onset_mean_days", 60.0, "days", 1, 1000, "assumption: mean time from threshold to symptoms")
+_add("symptoms.presentation_delay_mean_days", 21.0, "days", 0, 365,
+     "assumption: mean delay from symptom onset to being seen (or the next clinic visit, if sooner)")
+
+# --- 6. Harm and death -------------------------------------------------------------------------------
+_add("death.scale_visceral", 0.05, "per day", 1e-5, 10, CALIBRATED_GUESS,
+     "death hazard at organ burden equal to tolerance, liver, lung, brain", prior=("loguniform", 0.005, 0.5))
+_add("death.scale_rest", 0.05, "per day", 1e-5, 10, CALIBRATED_GUESS,
+     "death hazard at organ burden equal to tolerance, other organs", prior=("loguniform", 0.005, 0.5))
+_add("death.exponent", 2.0, "exponent", 0.5, 6,
+     "structural: hazard rises steeply (as a power) with burden relative to tolerance (MODEL.md 6)")
+_TOL = "MODEL.md 6 organ volumes (liver ~1,500 cm^3, lungs ~4,000 cm^3); others assumption"
+for _organ, _cm3 in (("breast", 1500.0), ("regional_nodes", 500.0), ("bone", 1500.0), ("lung", 4000.0),
+                     ("liver", 1500.0), ("brain", 60.0), ("distant_nodes", 800.0), ("other", 800.0)):
+    _add(f"death.tolerance_cm3.{_organ}", _cm3, "cm^3", 1, 100000, _TOL)
+_add("death.total_tolerance_cm3", 3000.0, "cm^3", 10, 100000,
+     "assumption: whole-body burden (cachexia) term of the rest scale")
+_add("death.step_days", 14.0, "days", 1, 90,
+     "numerical: step of the burden grid on which the death hazard is integrated after diagnosis")
+
+# --- Engine limits -----------------------------------------------------------------------------------
+_add("engine.max_lesions_per_organ", 50, "lesions", 1, 1000,
+     "structural (MODEL.md 3): lesions beyond this count in one organ are written as one aggregate row")
+_add("engine.max_colonies_per_patient", 400, "colonies", 10, 100000,
+     "structural: colonies tracked per patient; seeding stops past it (reached only with lethal burden)")
+
+#: The calibrated set (MODEL.md: twelve at most; treatment adds two).
+CALIBRATED: tuple[str, ...] = tuple(name for name, p in REGISTRY.items() if p.prior is not None)
+if len(CALIBRATED) > 12:
+    raise ValueError("too many calibrated parameters")
+
+_ = DISTANT_ORGANS, ORGANS  # re-exported words used by the documentation below
+
+
+def defaults() -> dict[str, float]:
+    """All parameter names mapped to their default values."""
+    return {name: p.default for name, p in REGISTRY.items()}
+
+
+def resolve(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Defaults updated by ``overrides``; unknown names and values outside the range are InputError."""
+    values = defaults()
+    for name, value in (overrides or {}).items():
+        field = f"parameters.{name}"
+        if name not in REGISTRY:
+            raise InputError(field, "unknown parameter (see `metastasis parameters`)")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InputError(field, f"must be a number (got {value!r})")
+        p = REGISTRY[name]
+        if not p.low <= value <= p.high:
+            raise InputError(field, f"must be between {p.low:g} and {p.high:g} {p.unit} (got {value!r})")
+        values[name] = float(value)
+    return values
