@@ -1,0 +1,7 @@
+"""``python -m metastasis``."""
+
+import sys
+
+from metastasis.cli import main
+
+sys.exit(main())

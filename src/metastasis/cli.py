@@ -1,0 +1,125 @@
+"""The ``metastasis`` command (also ``python -m metastasis``): it parses, calls, and prints.
+
+Bad input exits with code 2 and one line ``error: <field>: <what is wrong>`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from metastasis import __version__
+from metastasis.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        field, _, what = message.partition(": ")
+        if field.startswith("argument "):
+            raise InputError(field.removeprefix("argument ").split("/")[0], what)
+        raise InputError("arguments", message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="metastasis", description="Simulate breast cancer spread and the care pathway for virtual cohorts.")
+    p.add_argument("--version", action="version", version=f"metastasis {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("scenarios", help="list the built-in scenarios, or print one")
+    s.add_argument("--show", metavar="NAME", help="print the TOML of a built-in scenario")
+
+    s = sub.add_parser("simulate", help="simulate a cohort and write its tables")
+    s.add_argument("scenario", metavar="SCENARIO", help="built-in name or path to a TOML file")
+    s.add_argument("--patients", type=int, default=100_000, help="eligible patients to simulate (default 100000)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    s.add_argument("--out", type=Path, default=None, help="output directory (default runs/<scenario name>)")
+    s.add_argument("--batch-size", type=int, default=25_000, help="candidates per batch (default 25000)")
+    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario or parameter key (VALUE as TOML)")
+    s.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    s.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
+    s.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+    s = sub.add_parser("summary", help="headline figures of a finished run")
+    s.add_argument("directory", metavar="DIR", type=Path)
+    s.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    s = sub.add_parser("parameters", help="every model parameter with unit, range, prior and source")
+    s.add_argument("--json", action="store_true", help="JSON on stdout")
+    return p
+
+
+def _scenarios(args: argparse.Namespace) -> None:
+    from metastasis import scenario
+
+    if args.show:
+        sys.stdout.write(scenario.scenario_text(args.show))
+        return
+    for name, description in scenario.builtin_descriptions().items():
+        print(f"{name:<28} {description}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from metastasis import analysis, runner, scenario
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise InputError("--seed", f"must be >= 0 (got {args.seed})")
+        overrides.append(f"seed={args.seed}")
+    sc = scenario.load_scenario(args.scenario, overrides)
+    out = args.out if args.out is not None else Path("runs") / sc.name
+    req = runner.RunRequest(sc, args.patients, out, args.batch_size, args.workers, args.resume, args.force,
+                            args.quiet)
+    runner.run(req)
+    if not args.quiet:
+        print(f"wrote {out}")
+        print(analysis.format_summary(analysis.summary(out)))
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from metastasis import analysis
+
+    s = analysis.summary(args.directory)
+    print(json.dumps(s, indent=2) if args.json else analysis.format_summary(s))
+
+
+def _parameters(args: argparse.Namespace) -> None:
+    from metastasis.parameters import REGISTRY
+
+    if args.json:
+        print(json.dumps([p.as_dict() for p in REGISTRY.values()], indent=2))
+        return
+    print(f"{'name':<48} {'default':>12} {'unit':<34} {'range':<22} {'prior':<30} source")
+    for p in REGISTRY.values():
+        prior = f"{p.prior[0]}({p.prior[1]:.3g}, {p.prior[2]:.3g})" if p.prior else ""
+        print(f"{p.name:<48} {p.default:>12.4g} {p.unit:<34} {f'[{p.low:g}, {p.high:g}]':<22} {prior:<30} {p.source}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+        {"scenarios": _scenarios, "simulate": _simulate, "summary": _summary, "parameters": _parameters}[
+            args.command](args)
+    except InputError as err:
+        print(f"error: {err.field}: {err.message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as err:
+        print(f"error: {err.filename or 'file'}: {err.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted: finished batches are kept; rerun with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
