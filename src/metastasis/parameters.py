@@ -140,25 +140,25 @@ _add("growth.doubling_factor_er_negative", 0.8, "ratio", 0.1, 2,
      "assumption: ER- grows faster (MODEL.md 2)")
 _add("growth.doubling_log_sd", 0.65, "log days", 0.05, 2,
      "Weedon-Fekjaer H et al. Breast Cancer Res 2008 (10 to 20 mm in 1.7 years on average, wide spread)")
-_add("growth.metastasis_factor", 1.0, "ratio", 0.1, 5, CALIBRATED_GUESS,
+_add("growth.metastasis_factor", 2.5, "ratio", 0.1, 5, CALIBRATED_GUESS,
      "metastasis Gompertz rate relative to the primary (Friberg & Mattson 1997: similar)",
-     prior=("loguniform", 0.4, 2.5))
+     prior=("loguniform", 0.5, 4.0))
 _add("growth.lesion_log_sd", 0.3, "log units", 0, 1.5, "assumption: lesion-to-lesion spread of growth rate")
 
 # --- 3. Dissemination --------------------------------------------------------------------------------
-_add("dissemination.mu", 3.0e-10, "colonies per day per cell^gamma", 1e-13, 1e-6, CALIBRATED_GUESS,
+_add("dissemination.mu", 4.0e-10, "colonies per day per cell^gamma", 1e-13, 1e-6, CALIBRATED_GUESS,
      "mu: seeding rate of viable colonies", prior=("loguniform", 3e-11, 3e-9))
 _add("dissemination.gamma", 2.0 / 3.0, "exponent", 0.3, 1.0,
      "Iwata, Kawasaki & Shigesada J Theor Biol 2000; Benzekry et al. 2016 (fractal dimension 2/3)")
 _add("dissemination.secondary_scale", 0.3, "ratio", 0, 2, CALIBRATED_GUESS,
      "seeding of metastases relative to the primary (metastasis to metastasis)", prior=("uniform", 0.0, 1.0))
-_add("dissemination.dormancy_exit_er_positive", 1.0 / (6 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
-     "lambda for ER+ disease (mean dormancy 6 years); Pan et al. 2017 flat late hazard",
+_add("dissemination.dormancy_exit_er_positive", 1.0 / (2 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
+     "lambda for ER+ disease (mean dormancy 2 years); Pan et al. 2017 flat late hazard",
      prior=("loguniform", 1 / (20 * 365.25), 1 / (1 * 365.25)))
-_add("dissemination.dormancy_exit_er_negative", 1.0 / (0.75 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
-     "lambda for ER- disease (mean dormancy 9 months)",
+_add("dissemination.dormancy_exit_er_negative", 1.0 / 60.0, "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
+     "lambda for ER- disease (mean dormancy 2 months)",
      prior=("loguniform", 1 / (4 * 365.25), 1 / (0.1 * 365.25)))
-_add("dissemination.dormancy_factor_bone_er_positive", 0.5, "ratio", 0.05, 2,
+_add("dissemination.dormancy_factor_bone_er_positive", 0.7, "ratio", 0.05, 2,
      "MODEL.md 3: dormancy long in bone for ER+ disease (assumption for the size)")
 _add("dissemination.tropism_distant_nodes", 0.10, "probability", 0, 0.5,
      "set so that distant nodes and other sites carry about 1/6 of colonies, consistent with other_only "
@@ -235,14 +235,14 @@ for _m, _organs in COVERAGE.items():
             raise ValueError(f"no imaging parameters for {_m}/{_o}")
 
 # --- Symptoms ----------------------------------------------------------------------------------------
-_add("symptoms.threshold_scale", 1.0, "ratio", 0.01, 100, CALIBRATED_GUESS,
-     "scales every organ's symptom threshold", prior=("loguniform", 0.2, 5.0))
+_add("symptoms.threshold_scale", 0.2, "ratio", 0.01, 100, CALIBRATED_GUESS,
+     "scales every organ's symptom threshold", prior=("loguniform", 0.05, 2.0))
 _SYM = "assumption (fixed organ ratios of the symptom threshold, MODEL.md 4)"
-for _organ, _cm3 in (("breast", 30.0), ("regional_nodes", 20.0), ("bone", 4.0), ("lung", 30.0), ("liver", 40.0),
+for _organ, _cm3 in (("breast", 30.0), ("regional_nodes", 20.0), ("bone", 2.0), ("lung", 30.0), ("liver", 40.0),
                      ("brain", 2.0), ("distant_nodes", 20.0), ("other", 15.0)):
     _add(f"symptoms.threshold_cm3.{_organ}", _cm3, "cm^3", 0.01, 5000, _SYM,
          "organ burden past which symptom onset has a hazard")
-_add("symptoms.onset_mean_days", 60.0, "days", 1, 1000, "assumption: mean time from threshold to symptoms")
+_add("symptoms.onset_mean_days", 30.0, "days", 1, 1000, "assumption: mean time from threshold to symptoms")
 _add("symptoms.presentation_delay_mean_days", 21.0, "days", 0, 365,
      "assumption: mean delay from symptom onset to being seen (or the next clinic visit, if sooner)")
 
