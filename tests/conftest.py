@@ -1,0 +1,23 @@
+"""Shared fixtures: small finished runs of built-in scenarios, simulated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metastasis.runner import RunRequest, run
+from metastasis.scenario import load_scenario
+
+
+def simulate(tmp: Path, scenario: str, patients: int, batch_size: int = 25_000, overrides: tuple[str, ...] = (),
+             **kw: object) -> Path:
+    out = tmp / f"{scenario}-{patients}-{batch_size}-{abs(hash(overrides))}"
+    run(RunRequest(load_scenario(scenario, overrides), patients, out, batch_size, quiet=True, **kw))  # type: ignore[arg-type]
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 patients of the default scenario."""
+    return simulate(tmp_path_factory.mktemp("runs"), "default", 3000)

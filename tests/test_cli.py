@@ -1,0 +1,89 @@
+"""The command line: errors are one line with exit code 2; finished runs are protected; resume completes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from metastasis.cli import main
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "metastasis", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["simulate", "nosuch"], "scenario"),
+        (["simulate", "default", "--patients", "0"], "--patients"),
+        (["simulate", "default", "--patients", "many"], "--patients"),
+        (["simulate", "default", "--batch-size", "-5"], "--batch-size"),
+        (["simulate", "default", "--set", "followup.exams.0.every_months=-3"], "followup.exams.0.every_months"),
+        (["simulate", "default", "--set", "parameters.dissemination.gamma=7"], "parameters.dissemination.gamma"),
+        (["simulate", "default", "--set", "nonsense"], "--set"),
+        (["scenarios", "--show", "nosuch"], "scenario"),
+        (["summary", "/nonexistent/run"], "DIR"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], field: str, tmp_path: Path) -> None:
+    result = _cli(*args, *(["--out", str(tmp_path / "o")] if args[0] == "simulate" else []))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_scenarios_and_parameters_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert "default" in out and "staging-pet-ct-all" in out
+    assert main(["scenarios", "--show", "default"]) == 0
+    assert 'name = "default"' in capsys.readouterr().out
+    assert main(["parameters", "--json"]) == 0
+    params = json.loads(capsys.readouterr().out)
+    assert all(p["source"] and p["unit"] for p in params)
+    assert sum(p["prior"] is not None for p in params) <= 12
+
+
+def test_finished_run_refused_without_force_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet"]) == 0
+    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet", "--force"]) == 0
+    assert main(["summary", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("patients", "share_clinical_stage", "share_true_stage", "share_occult_distant",
+                "share_occult_distant_by_organ", "share_distant_relapse_5y", "share_distant_relapse_10y",
+                "first_distant_site", "median_survival_after_distant_months",
+                "share_deaths_lethal_present_at_diagnosis"):
+        assert key in summary
+    assert summary["patients"] == 300
+    assert sum(summary["share_clinical_stage"].values()) == pytest.approx(1.0)
+
+
+def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    common = ["simulate", "default", "--patients", "900", "--batch-size", "300", "--quiet"]
+    assert main([*common, "--out", str(full)]) == 0
+    assert main([*common, "--out", str(cut)]) == 0
+    # roll the second run back to its first committed batch, as if it had been killed then
+    manifest = json.loads((cut / "manifest.json").read_text())
+    manifest["batches"] = manifest["batches"][:1]
+    manifest["eligible"] = manifest["batches"][0]["rows"]["patients"]
+    (cut / "manifest.json").write_text(json.dumps(manifest))
+    info = json.loads((cut / "run.json").read_text())
+    (cut / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    for name in ("patients", "lesions", "exams", "events"):
+        for part in sorted((cut / name).glob("part-*.parquet"))[1:]:
+            part.unlink()
+    assert main([*common, "--out", str(cut)]) == 2  # unfinished: needs --resume
+    assert main([*common, "--out", str(cut), "--resume"]) == 0
+    for name in ("patients", "lesions", "exams", "events"):
+        pd.testing.assert_frame_equal(pd.read_parquet(full / name), pd.read_parquet(cut / name))

@@ -1,0 +1,57 @@
+"""Detection: the sensitivity curve is what exams achieve, and conspicuity persists."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from metastasis import parameters
+from metastasis.biology import growth
+from metastasis.biology.natural_history import Lesions
+from metastasis.detection.imaging import Imaging, Scanner
+from metastasis.vocabulary import MODALITY_CODE, ORGAN_CODE, RESULT_CODE
+
+K = 4.19e6
+
+
+def _fixed_size_lesions(n: int, diameter_mm: float, organ: str) -> Lesions:
+    """n lesions (one per patient) that keep ``diameter_mm`` for years: Gompertz age frozen near tau."""
+    tau = float(growth.age_at_volume(growth.volume_from_diameter(diameter_mm), K))
+    rate = 1e-12
+    les = Lesions()
+    les.append(pid=np.arange(n), lid=np.ones(n, np.int64), organ=np.full(n, ORGAN_CODE[organ]),
+               origin=np.full(n, 3), parent=np.zeros(n, np.int64), seeded=np.full(n, -tau / rate),
+               wake=np.full(n, -tau / rate), rate=np.full(n, rate), seed_rate=np.zeros(n),
+               next_level=np.full(n, np.inf), n_children=np.zeros(n, np.int32), ended=np.full(n, np.inf),
+               end_reason=np.zeros(n, np.int8))
+    return les
+
+
+def _scan(scanner: Scanner, n: int, t: float, modality: str, organ: str) -> np.ndarray:
+    exams, hits = scanner.evaluate(np.arange(n), np.full(n, t), np.full(n, MODALITY_CODE[modality], np.int8),
+                                   np.zeros(n, np.int8), np.full(n, ORGAN_CODE[organ], np.int8))
+    return exams.result == RESULT_CODE["tp"]
+
+
+def test_detection_fraction_follows_the_sensitivity_curve_and_misses_persist() -> None:
+    values = parameters.defaults()
+    imaging = Imaging.from_values(values)
+    n = 20_000
+    for modality, organ in (("ct", "liver"), ("pet_ct", "bone"), ("mammography", "breast"), ("chest_xray", "lung")):
+        for d in (3.0, 6.0, 10.0, 20.0):
+            les = _fixed_size_lesions(n, d, organ)
+            scanner = Scanner(les, imaging, 11, np.arange(n), K, 14.0)
+            seen = _scan(scanner, n, 0.0, modality, organ)
+            s = float(imaging.sensitivity(MODALITY_CODE[modality], ORGAN_CODE[organ], d))
+            # binomial: within 4 standard deviations (two-sided probability 6e-5 per check)
+            assert abs(seen.mean() - s) <= 4 * math.sqrt(s * (1 - s) / n) + 1e-12, (modality, organ, d)
+            # the same lesion at the same size a year later: exactly the same ones are seen
+            again = _scan(scanner, n, 365.0, modality, organ)
+            np.testing.assert_array_equal(seen, again)
+
+
+def test_nothing_below_the_visible_size_is_seen() -> None:
+    imaging = Imaging.from_values(parameters.defaults())
+    assert imaging.sensitivity(MODALITY_CODE["mri_brain"], ORGAN_CODE["brain"], 1.99) == 0.0
+    assert imaging.sensitivity(MODALITY_CODE["mri_brain"], ORGAN_CODE["brain"], 2.0) > 0.0

@@ -1,0 +1,95 @@
+"""The output contract: identical tables for any batch size, exact schema, readable without project code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import simulate
+
+DICT = "dictionary<values=string, indices=int32, ordered=0>"
+SCHEMA = {
+    "patients": {
+        "patient_id": "int64", "age_years": "double", "subtype": DICT, "grade": "int8",
+        "tumour_diameter_mm": "double", "nodes_positive": "int32", "t_stage": DICT, "n_stage": DICT,
+        "clinical_stage": DICT, "true_stage": DICT, "occult_distant": "bool", "micrometastatic_distant": "bool",
+        "aggressiveness": "double", "distant_symptom_days": "double", "death_days": "double",
+        "death_cause": DICT, "lethal_origin": DICT, "followup_end_days": "double",
+    },
+    "lesions": {
+        "patient_id": "int64", "lesion_id": "int64", "organ": DICT, "origin": DICT, "parent_lesion_id": "int64",
+        "seeded_days": "double", "dormant_until_days": "double", "growth_rate_per_day": "double",
+        "detectable_days": "double", "detected_days": "double", "detected_by": DICT,
+        "diameter_at_detection_mm": "double", "ended_days": "double", "end_reason": DICT,
+    },
+    "exams": {"patient_id": "int64", "time_days": "double", "purpose": DICT, "modality": DICT, "organ": DICT,
+              "result": DICT},
+    "events": {"patient_id": "int64", "time_days": "double", "kind": DICT, "organ": DICT, "lesion_id": "int64",
+               "detail": DICT},
+}
+SORT = {
+    "patients": ["patient_id"],
+    "lesions": ["patient_id", "lesion_id"],
+    "exams": ["patient_id", "time_days", "modality", "organ"],
+    "events": ["patient_id", "time_days", "kind"],
+}
+
+
+def _read(directory: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(directory / name)
+
+
+def test_tables_identical_for_two_batch_sizes(tmp_path: Path) -> None:
+    a = simulate(tmp_path, "default", 1500, batch_size=400)
+    b = simulate(tmp_path, "default", 1500, batch_size=1700)
+    assert len(list((a / "patients").glob("*.parquet"))) == 4
+    for name in SCHEMA:
+        pd.testing.assert_frame_equal(_read(a, name), _read(b, name))
+
+
+def test_schema_and_dtypes_exactly_as_spec(default_run: Path) -> None:
+    for name, columns in SCHEMA.items():
+        for part in sorted((default_run / name).glob("*.parquet")):
+            schema = pq.read_schema(part)
+            assert schema.names == list(columns), name
+            assert {f.name: str(f.type) for f in schema} == columns, name
+    events = pq.read_table(default_run / "events")
+    assert events["lesion_id"].null_count > 0  # nullable: symptom onset has no lesion
+
+
+def test_rows_sorted_within_parts_and_vocabulary(default_run: Path) -> None:
+    for name, keys in SORT.items():
+        frame = _read(default_run, name)
+        for key in keys:
+            if isinstance(frame[key].dtype, pd.CategoricalDtype):
+                frame[key] = frame[key].astype(str)
+        assert frame.equals(frame.sort_values(keys, kind="stable")), name
+    patients = _read(default_run, "patients")
+    assert patients["patient_id"].is_unique
+    assert set(patients["clinical_stage"].astype(str)) <= {"I", "II", "III", "IV"}
+    assert set(patients["death_cause"].astype(str)) <= {"", "breast_cancer", "treatment", "other"}
+    lesions = _read(default_run, "lesions")
+    assert (lesions.groupby("patient_id")["lesion_id"].min() == 0).all()  # every patient has her primary
+    assert set(lesions["end_reason"].astype(str)) <= {"resected", "irradiated", "extinct", "death", "horizon"}
+    exams = _read(default_run, "exams")
+    assert set(exams["result"].astype(str)) <= {"tp", "fp", "tn", "fn"}
+
+
+def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:
+    con = duckdb.connect()
+    n = con.execute(f"select count(*) from read_parquet('{default_run}/patients/*.parquet')").fetchone()
+    assert n is not None and n[0] == 3000
+    stages = con.execute(
+        f"select clinical_stage, count(*) from read_parquet('{default_run}/patients/*.parquet') group by 1"
+    ).fetchall()
+    assert sum(c for _, c in stages) == 3000
+    info = json.loads((default_run / "run.json").read_text())
+    assert info["status"] == "complete"
+    assert info["row_counts"]["patients"] == 3000
+    assert info["parameters"]["dissemination.gamma"] == pytest.approx(2 / 3)
+    assert info["scenario"]["name"] == "default"
