@@ -25,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="metastasis", description="Simulate breast cancer spread and the care pathway for virtual cohorts.")
+    p = _Parser(prog="metastasis",
+                description="Simulate breast cancer spread and the care pathway for virtual cohorts.")
     p.add_argument("--version", action="version", version=f"metastasis {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

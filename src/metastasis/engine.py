@@ -66,7 +66,8 @@ class Course:
 
 
 def _symptom_thresholds_mm3(values: dict[str, float]) -> F64:
-    return np.array([values[f"symptoms.threshold_cm3.{o}"] for o in ORGANS]) * 1000.0 * values["symptoms.threshold_scale"]
+    base_cm3 = np.array([values[f"symptoms.threshold_cm3.{o}"] for o in ORGANS])
+    return base_cm3 * 1000.0 * values["symptoms.threshold_scale"]
 
 
 def _onset_after_crossing(seed: int, patient_id: I64, organ: NDArray[np.int64], crossing: F64, mean_days: float) -> F64:
@@ -129,8 +130,8 @@ def _after_diagnosis(hist: nh.History, lesions: nh.Lesions, values: dict[str, fl
         r = live[lesions.wake[live] < t1]
         comp = np.searchsorted(active, lesions.pid[r])
         v = growth.volume_at_time(t1, lesions.wake[r], lesions.rate[r], cap)
-        burden = np.bincount(comp * N_ORGANS + lesions.organ[r], weights=v,
-                             minlength=active.size * N_ORGANS).reshape(active.size, N_ORGANS)
+        flat = np.bincount(comp * N_ORGANS + lesions.organ[r], weights=v, minlength=active.size * N_ORGANS)
+        burden = np.asarray(flat, dtype=np.float64).reshape(active.size, N_ORGANS)
         h, h_organ = cancer_hazard(burden, values)
         add = 0.5 * (h_prev[active] + h) * (t1 - t)
         dies = cum[active] + add >= threshold_e[active]

@@ -82,7 +82,8 @@ def _prepare(req: RunRequest, header: dict[str, Any]) -> dict[str, Any]:
             raise InputError("--out", f"{out} holds an unfinished run (use --resume to finish it or --force)")
         same = {k: existing.get(k) for k in ("scenario", "parameters", "seed", "patients", "batch_size")}
         if same != {k: header[k] for k in same}:
-            raise InputError("--resume", "the scenario, parameters, seed, patients or batch size differ from the run in --out")
+            raise InputError("--resume",
+                             "the scenario, parameters, seed, patients or batch size differ from the run in --out")
         if manifest_path.exists():
             return dict(json.loads(manifest_path.read_text()))
     if req.force or existing is None:
@@ -191,8 +192,9 @@ def run(req: RunRequest) -> dict[str, Any]:
             if done >= req.patients:
                 break
             if (index + 1) * req.batch_size >= max_candidates:
-                raise InputError("cohort", f"only {done} eligible patients among the first "
-                                           f"{(index + 1) * req.batch_size:,} candidates; loosen the eligibility criteria")
+                seen = (index + 1) * req.batch_size
+                raise InputError("cohort", f"only {done} eligible patients among the first {seen:,} candidates; "
+                                           "loosen the eligibility criteria")
     progress.close()
     totals = {name: sum(b["rows"][name] for b in manifest["batches"]) for name in TABLES}
     final = {**header, "status": "complete", "finished": _now(), "row_counts": totals,

@@ -462,10 +462,8 @@ def _set(raw: dict[str, Any], item: str) -> None:
         value: Any = tomllib.loads("v = " + text)["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    if key.startswith("parameters."):
-        segments = ["parameters", key.removeprefix("parameters.")]
-    else:
-        segments = key.split(".")
+    is_parameter = key.startswith("parameters.")
+    segments = ["parameters", key.removeprefix("parameters.")] if is_parameter else key.split(".")
     node: Any = raw
     for i, seg in enumerate(segments):
         last = i == len(segments) - 1

@@ -41,7 +41,9 @@ def _u64(x: ArrayLike) -> NDArray[np.uint64]:
     return np.asarray(x).astype(np.int64, copy=False).astype(np.uint64)
 
 
-def hash64(seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0) -> NDArray[np.uint64]:
+def hash64(
+    seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
+) -> NDArray[np.uint64]:
     """64 random bits for each element of the broadcast key arrays."""
     with np.errstate(over="ignore"):
         head = _mix(np.array([seed], dtype=np.uint64) * _GOLDEN + np.uint64(int(process)))
@@ -51,17 +53,23 @@ def hash64(seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, 
     return z
 
 
-def uniform(seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0) -> NDArray[np.float64]:
+def uniform(
+    seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
+) -> NDArray[np.float64]:
     """U(0, 1), never exactly 0 or 1."""
     bits = hash64(seed, process, patient, key, counter) >> _S11
     return (bits.astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-def normal(seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0) -> NDArray[np.float64]:
+def normal(
+    seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
+) -> NDArray[np.float64]:
     """Standard normal by inversion of :func:`uniform`."""
     return np.asarray(ndtri(uniform(seed, process, patient, key, counter)), dtype=np.float64)
 
 
-def exponential(seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0) -> NDArray[np.float64]:
+def exponential(
+    seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
+) -> NDArray[np.float64]:
     """Exp(1) by inversion of :func:`uniform`."""
     return -np.log(uniform(seed, process, patient, key, counter))

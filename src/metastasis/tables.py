@@ -115,7 +115,7 @@ def _first_detection(course: Course) -> tuple[F64, NDArray[np.int8], F64]:
     n_rows = les.n
     # staging hits point into the lesion store before colonies seeded after death were dropped: map by id
     old = course.staging.findings.hits
-    old_store = course.staging_lesions
+    old_store = course.staging_lesions if course.staging_lesions is not None else les
     key_new = les.pid * 1_000_000 + les.lid
     order = np.argsort(key_new)
     key_old = old_store.pid[old.row] * 1_000_000 + old_store.lid[old.row]
@@ -231,7 +231,7 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
 
     # --- patients ---
     keep = np.nonzero(eligible)[0]
-    patient_cols = {
+    patient_cols: dict[str, np.ndarray] = {
         "patient_id": gid, "age_years": p.age_years, "subtype": p.subtype, "grade": p.grade,
         "tumour_diameter_mm": p.tumour_diameter_mm, "nodes_positive": p.nodes_positive,
         "t_stage": course.t_index, "n_stage": course.n_index, "clinical_stage": course.clinical_stage,
@@ -275,7 +275,8 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     sg = np.nonzero(course.surgery)[0]
     for organ, lid, detail in (("breast", 0, "surgery:mastectomy"), ("regional_nodes", -1, "surgery:axillary")):
         ev.append((sg, np.zeros(sg.size), np.full(sg.size, EVENT_CODE["treatment_start"]),
-                   np.full(sg.size, ORGANS.index(organ) + 1), np.full(sg.size, lid), np.full(sg.size, DETAIL_CODE[detail])))
+                   np.full(sg.size, ORGANS.index(organ) + 1), np.full(sg.size, lid),
+                   np.full(sg.size, DETAIL_CODE[detail])))
     dp = np.nonzero(course.death_cause > 0)[0]
     ev.append((dp, course.death_days[dp], np.full(dp.size, EVENT_CODE["death"]),
                np.where(course.lethal_organ[dp] >= 0, course.lethal_organ[dp] + 1, 0), lethal_lid[dp],

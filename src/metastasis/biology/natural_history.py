@@ -13,7 +13,7 @@ Random numbers: the k-th colony of lesion L draws with key ``L`` and counters ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -253,7 +253,7 @@ def organ_burden(lesions: Lesions, time_days: F64, n_patients: int, capacity_mm3
     """Total lesion volume (mm^3) per patient and organ at one time per patient: shape (n, 8)."""
     v = lesions.volume_at(time_days[lesions.pid], capacity_mm3)
     flat = np.bincount(lesions.pid * N_ORGANS + lesions.organ, weights=v, minlength=n_patients * N_ORGANS)
-    return flat.reshape(n_patients, N_ORGANS)
+    return np.asarray(flat, dtype=np.float64).reshape(n_patients, N_ORGANS)
 
 
 def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: F64, capacity_mm3: float) -> F64:
@@ -270,7 +270,7 @@ def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: 
     sub = time_days[pair]
     alive = (sub >= lesions.wake[rows]) & (sub < lesions.ended[rows])
     v = np.where(alive, growth.volume_at_time(sub, lesions.wake[rows], lesions.rate[rows], capacity_mm3), 0.0)
-    return np.bincount(pair, weights=v, minlength=len(pid))
+    return np.asarray(np.bincount(pair, weights=v, minlength=len(pid)), dtype=np.float64)
 
 
 def crossing_days(lesions: Lesions, pid: I64, organ: NDArray[np.int8], threshold_mm3: F64, lo_days: F64,

@@ -96,7 +96,8 @@ class Hits:
 
     @classmethod
     def concat(cls, parts: list[Hits]) -> Hits:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("row", "time_days", "modality", "purpose")))
+        names = ("row", "time_days", "modality", "purpose")
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in names))
 
 
 def expand(pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int | NDArray[np.int8],

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis import streams
-from metastasis.detection.imaging import ExamRows, Hits, Imaging, Scanner, expand
+from metastasis.detection.imaging import ExamRows, Hits, Scanner, expand
 from metastasis.scenario import Scenario
 from metastasis.streams import Process
 from metastasis.vocabulary import (
@@ -77,7 +77,7 @@ class Findings:
 
 def _examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int) -> Findings:
     """Run exams (one per patient, day, modality) and the confirmation of each false positive."""
-    rows = expand(pid, time_days, modality, np.int8(purpose), scanner.imaging)
+    rows = expand(pid, time_days, modality, purpose, scanner.imaging)
     exams, hits = scanner.evaluate(*rows)
     fp = exams.result == RESULT_CODE["fp"]
     delay = scanner.confirmation_delay_days
@@ -134,7 +134,7 @@ def stage_at_diagnosis(scanner: Scanner, scenario: Scenario, t_index: NDArray[np
             holds |= np.isin(n_index, [N_STAGES.index(s) for s in cond.n_stage])
         if cond.symptoms is not None:
             holds |= symptomatic == cond.symptoms
-        use[np.ix_(holds, [MODALITY_CODE[m] for m in rule.add])] = True
+        use[np.ix_(holds, np.array([MODALITY_CODE[m] for m in rule.add]))] = True
     for o in range(FIRST_DISTANT, N_ORGANS):
         use[symptomatic_organ[:, o], _DIRECTED[o]] = True
     pid, modality = np.nonzero(use)
@@ -142,7 +142,7 @@ def stage_at_diagnosis(scanner: Scanner, scenario: Scenario, t_index: NDArray[np
                         PURPOSE_CODE["staging"])
     first = _first_hit_per_patient_organ(scanner, findings.hits, n)
     distant_found = (first[:, FIRST_DISTANT:] <= 0.0).any(axis=1)
-    return Staging(findings, symptomatic, distant_found)
+    return Staging(findings, np.asarray(symptomatic, dtype=bool), np.asarray(distant_found, dtype=bool))
 
 
 @dataclass
