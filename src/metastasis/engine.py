@@ -57,12 +57,12 @@ class Course:
     micrometastatic: NDArray[np.bool_]
     surgery: NDArray[np.bool_]
     values: dict[str, float]
+    t_index: NDArray[np.int8]
+    n_index: NDArray[np.int8]
+    #: the lesion store the staging hits point into (before colonies founded after death were dropped)
+    staging_lesions: nh.Lesions
     #: patients who meet the eligibility criteria that need the staging work-up (clinical stage)
     eligible: NDArray[np.bool_] | None = None
-    t_index: NDArray[np.int8] | None = None
-    n_index: NDArray[np.int8] | None = None
-    #: the lesion store the staging hits point into (before colonies founded after death were dropped)
-    staging_lesions: nh.Lesions | None = None
 
 
 def _symptom_thresholds_mm3(values: dict[str, float]) -> F64:

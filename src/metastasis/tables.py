@@ -115,7 +115,7 @@ def _first_detection(course: Course) -> tuple[F64, NDArray[np.int8], F64]:
     n_rows = les.n
     # staging hits point into the lesion store before colonies seeded after death were dropped: map by id
     old = course.staging.findings.hits
-    old_store = course.staging_lesions if course.staging_lesions is not None else les
+    old_store = course.staging_lesions
     key_new = les.pid * 1_000_000 + les.lid
     order = np.argsort(key_new)
     key_old = old_store.pid[old.row] * 1_000_000 + old_store.lid[old.row]
