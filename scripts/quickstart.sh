@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Simulate the default scenario (100,000 patients) into runs/default and print its summary.
+EXTRAS="" source "$(dirname "$0")/_venv.sh"
+.venv/bin/metastasis simulate default --patients "${PATIENTS:-100000}" --out runs/default --force
