@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from metastasis.errors import InputError
-from metastasis.vocabulary import DAYS_PER_MONTH, DAYS_PER_YEAR, DISTANT_ORGANS, STAGES
+from metastasis.vocabulary import DAYS_PER_MONTH, DAYS_PER_YEAR, DISTANT_ORGANS, ORGANS, STAGES
 
 TABLE_NAMES = ("patients", "lesions", "exams", "events")
 
@@ -127,3 +127,190 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 10 else f"{v:,.1f}"
     return "n/a" if v is None else str(v)
+
+
+# --- descriptive questions of the field (DataFrames in, DataFrames out) ---------------------------------
+
+
+def _distant(lesions: pd.DataFrame) -> pd.DataFrame:
+    return lesions[lesions["organ"].isin(DISTANT_ORGANS)]
+
+
+def stage_shift(patients: pd.DataFrame) -> pd.DataFrame:
+    """Patients by clinical stage (rows, what staging found) and true stage (columns, what was there).
+
+    Every stage appears in both index and columns, with zero counts where none. The off-diagonal cells
+    are the stage shift: clinical stage I-III with true stage IV are the occult metastases at diagnosis.
+    """
+    table = pd.crosstab(patients["clinical_stage"], patients["true_stage"])
+    table = table.reindex(index=list(STAGES), columns=list(STAGES), fill_value=0).astype("int64")
+    table.index.name, table.columns.name = "clinical_stage", "true_stage"
+    return table
+
+
+def stage_distribution(patients: pd.DataFrame) -> pd.DataFrame:
+    """Counts and shares (of all patients) of each stage, clinical beside true; index ``stage``."""
+    n = max(len(patients), 1)
+    out = pd.DataFrame(index=pd.Index(list(STAGES), name="stage"))
+    for kind in ("clinical", "true"):
+        counts = patients[f"{kind}_stage"].value_counts().reindex(list(STAGES), fill_value=0)
+        out[f"{kind}_patients"] = counts.astype("int64")
+        out[f"{kind}_share"] = counts / n
+    return out
+
+
+def occult_by_organ(patients: pd.DataFrame, lesions: pd.DataFrame) -> pd.DataFrame:
+    """Distant disease present but not found at diagnosis, by organ, among clinical stage I-III.
+
+    ``occult_patients``: patients of clinical stage I-III with a lesion of the organ already >= 2 mm
+    at day 0 (``detectable_days <= 0`` and not ended before day 0) — big enough to be seen, yet staged
+    I-III. ``seeded_patients``: patients with a colony of the organ seeded by day 0 that later reached
+    1 mm (the lesions table holds no colony that never did). Shares are of the clinical stage I-III
+    patients (column ``denominator``). The last row, ``any``, counts each patient once.
+    """
+    early_ids = patients.loc[patients["clinical_stage"] != "IV", "patient_id"]
+    distant = _distant(lesions)
+    distant = distant[distant["patient_id"].isin(early_ids)]
+    alive_at_0 = distant["ended_days"].isna() | (distant["ended_days"] > 0.0)
+    visible = distant[(distant["detectable_days"] <= 0.0) & alive_at_0]
+    seeded = distant[(distant["seeded_days"] <= 0.0) & alive_at_0]
+    n = len(early_ids)
+    rows = []
+    for organ in (*DISTANT_ORGANS, "any"):
+        vis = visible if organ == "any" else visible[visible["organ"] == organ]
+        sd = seeded if organ == "any" else seeded[seeded["organ"] == organ]
+        rows.append({"organ": organ, "occult_patients": vis["patient_id"].nunique(),
+                     "seeded_patients": sd["patient_id"].nunique()})
+    out = pd.DataFrame(rows).set_index("organ")
+    out["denominator"] = n
+    out["occult_share"] = out["occult_patients"] / max(n, 1)
+    out["seeded_share"] = out["seeded_patients"] / max(n, 1)
+    return out[["occult_patients", "occult_share", "seeded_patients", "seeded_share", "denominator"]]
+
+
+def distant_recurrences(patients: pd.DataFrame, lesions: pd.DataFrame, window_days: float) -> pd.DataFrame:
+    """One row per clinical stage I-III patient: was a distant recurrence found, when, where, how.
+
+    The first distant recurrence is the first distant organ detected after the staging window
+    (``window_days``, from ``run.json`` ``scenario.staging.window_days``). Columns: ``patient_id``,
+    ``clinical_stage``, ``subtype``, ``relapse`` (bool), ``first_distant_days`` (NaN if none),
+    ``first_distant_site`` and ``found_by`` (the ``detected_by`` of the first distant lesion; empty if
+    none), ``distant_symptom_days``, ``death_days``, ``death_cause``, ``followup_end_days``.
+    """
+    early = patients[patients["clinical_stage"] != "IV"]
+    found = _distant(lesions)
+    found = found[found["detected_days"].notna() & found["patient_id"].isin(early["patient_id"])]
+    found = found[found["detected_days"] > window_days]
+    found = found.sort_values(["patient_id", "detected_days", "diameter_at_detection_mm"],
+                              ascending=[True, True, False], kind="stable").drop_duplicates("patient_id")
+    first = found.set_index("patient_id")[["detected_days", "organ", "detected_by"]].rename(columns={
+        "detected_days": "first_distant_days", "organ": "first_distant_site", "detected_by": "found_by"})
+    cols = ["patient_id", "clinical_stage", "subtype", "distant_symptom_days", "death_days", "death_cause",
+            "followup_end_days"]
+    out = early[cols].join(first, on="patient_id")
+    out["relapse"] = out["first_distant_days"].notna()
+    out[["first_distant_site", "found_by"]] = out[["first_distant_site", "found_by"]].fillna("")
+    return out.reset_index(drop=True)[["patient_id", "clinical_stage", "subtype", "relapse", "first_distant_days",
+                                       "first_distant_site", "found_by", *cols[3:]]]
+
+
+def lead_times(recurrences: pd.DataFrame) -> pd.DataFrame:
+    """Lead time of every detected distant recurrence against the symptom-only counterfactual.
+
+    ``recurrences`` is :func:`distant_recurrences`. ``lead_time_days`` = ``distant_symptom_days`` -
+    ``first_distant_days``: positive when the recurrence was found before symptoms alone would have
+    revealed it, about zero when symptoms revealed it. NaN when symptoms would never have revealed it
+    (death or the horizon came first); ``symptoms_expected`` says which.
+    """
+    out = recurrences[recurrences["relapse"]].copy()
+    out["symptoms_expected"] = out["distant_symptom_days"].notna()
+    out["lead_time_days"] = out["distant_symptom_days"] - out["first_distant_days"]
+    return out[["patient_id", "clinical_stage", "first_distant_site", "found_by", "first_distant_days",
+                "distant_symptom_days", "symptoms_expected", "lead_time_days"]].reset_index(drop=True)
+
+
+def lead_time_summary(leads: pd.DataFrame, by: str = "found_by") -> pd.DataFrame:
+    """Lead time by group (default: how the recurrence was found) and over all (row ``all``).
+
+    Columns: ``recurrences``; ``with_counterfactual`` (symptoms would have revealed it); ``mean_days``,
+    ``median_days`` of the lead time among those; ``share_before_symptoms`` (lead time > 0 among them).
+    """
+    def one(frame: pd.DataFrame) -> dict[str, float]:
+        lt = frame["lead_time_days"].dropna()
+        return {"recurrences": float(len(frame)), "with_counterfactual": float(len(lt)),
+                "mean_days": float(lt.mean()) if len(lt) else float("nan"),
+                "median_days": float(lt.median()) if len(lt) else float("nan"),
+                "share_before_symptoms": float((lt > 0).mean()) if len(lt) else float("nan")}
+
+    rows = {str(key): one(group) for key, group in leads.groupby(by, sort=True)}
+    rows["all"] = one(leads)
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = by
+    return out.astype({"recurrences": "int64", "with_counterfactual": "int64"})
+
+
+def organ_involvement(patients: pd.DataFrame, lesions: pd.DataFrame) -> pd.DataFrame:
+    """How often each organ is reached, by organ (the primary tumour itself is not counted).
+
+    ``reached``: patients with a lesion of the organ that grew to 1 mm (any time up to death or the
+    horizon); ``visible``: one that grew to 2 mm; ``found``: one that was detected. Shares are of all
+    patients (``*_share``).
+    """
+    n = max(len(patients), 1)
+    sec = lesions[lesions["origin"] != "primary"]
+    rows = []
+    for organ in ORGANS:
+        o = sec[sec["organ"] == organ]
+        rows.append({"organ": organ, "reached": o["patient_id"].nunique(),
+                     "visible": o.loc[o["detectable_days"].notna(), "patient_id"].nunique(),
+                     "found": o.loc[o["detected_days"].notna(), "patient_id"].nunique()})
+    out = pd.DataFrame(rows).set_index("organ")
+    for col in ("reached", "visible", "found"):
+        out[f"{col}_share"] = out[col] / n
+    return out
+
+
+def organ_patterns(lesions: pd.DataFrame, at: str = "ever") -> pd.DataFrame:
+    """Combinations of distant organs found, most frequent first.
+
+    ``at="ever"``: every distant organ detected up to death or the horizon; ``at="first"``: the organs
+    found on the day of the first distant detection. Index ``pattern`` (organ names joined by ``+`` in
+    vocabulary order); columns ``patients`` and ``share`` (of patients with distant disease found).
+    """
+    if at not in ("ever", "first"):
+        raise InputError("at", f"must be 'ever' or 'first' (got {at!r})")
+    found = _distant(lesions)
+    found = found[found["detected_days"].notna()]
+    if at == "first":
+        first_day = found.groupby("patient_id")["detected_days"].transform("min")
+        found = found[found["detected_days"] == first_day]
+    rank = {o: i for i, o in enumerate(DISTANT_ORGANS)}
+    sets = found.groupby("patient_id")["organ"].agg(
+        lambda s: "+".join(sorted(set(s), key=rank.__getitem__)))
+    counts = sets.value_counts()
+    out = pd.DataFrame({"patients": counts.astype("int64"), "share": counts / max(len(sets), 1)})
+    out.index.name = "pattern"
+    return out.sort_values(["patients"], ascending=False, kind="stable")
+
+
+def deaths_by_lethal_origin(patients: pd.DataFrame) -> pd.DataFrame:
+    """Breast cancer deaths by the origin of the lesion that killed, by clinical stage and over all.
+
+    ``present_at_diagnosis``: the lethal lesion was seeded by day 0 (for stage I-III: missed at
+    diagnosis, too small or too inconspicuous to see); ``seeded_later``: it was founded after day 0.
+    Columns: ``patients``, ``deaths`` (any cause), ``breast_cancer_deaths``, the two origins, and
+    ``share_present_at_diagnosis`` (of breast cancer deaths). Index ``clinical_stage`` (I..IV, then
+    ``I-III`` and ``all``).
+    """
+    groups: dict[str, pd.DataFrame] = {s: patients[patients["clinical_stage"] == s] for s in STAGES}
+    groups["I-III"] = patients[patients["clinical_stage"] != "IV"]
+    groups["all"] = patients
+    rows = []
+    for name, g in groups.items():
+        bc = g[g["death_cause"] == "breast_cancer"]
+        present = int((bc["lethal_origin"] == "present_at_diagnosis").sum())
+        later = int((bc["lethal_origin"] == "seeded_later").sum())
+        rows.append({"clinical_stage": name, "patients": len(g), "deaths": int(g["death_days"].notna().sum()),
+                     "breast_cancer_deaths": len(bc), "present_at_diagnosis": present, "seeded_later": later,
+                     "share_present_at_diagnosis": present / len(bc) if len(bc) else float("nan")})
+    return pd.DataFrame(rows).set_index("clinical_stage")
