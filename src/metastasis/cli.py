@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     s.add_argument("--out", type=Path, default=None, help="output directory (default runs/<scenario name>)")
     s.add_argument("--batch-size", type=int, default=25_000, help="candidates per batch (default 25000)")
-    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="worker processes of a local Dask cluster (default 1: no cluster, this process)")
+    s.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running dask.distributed scheduler to run the batches on")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario or parameter key (VALUE as TOML)")
     s.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
@@ -75,8 +78,11 @@ def _simulate(args: argparse.Namespace) -> None:
         overrides.append(f"seed={args.seed}")
     sc = scenario.load_scenario(args.scenario, overrides)
     out = args.out if args.out is not None else Path("runs") / sc.name
-    req = runner.RunRequest(sc, args.patients, out, args.batch_size, args.workers, args.resume, args.force,
-                            args.quiet)
+    if args.scheduler is not None and args.workers is not None:
+        raise InputError("--workers", "give --workers K for a local cluster or --scheduler ADDRESS, not both")
+    workers = 1 if args.workers is None else args.workers
+    req = runner.RunRequest(sc, args.patients, out, args.batch_size, workers, args.resume, args.force,
+                            args.quiet, scheduler=args.scheduler)
     runner.run(req)
     if not args.quiet:
         print(f"wrote {out}")

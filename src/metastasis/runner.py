@@ -2,19 +2,28 @@
 
 Batch ``b`` simulates the candidates ``[b * B, (b + 1) * B)``; the run keeps the first ``--patients``
 eligible candidates, so the tables are the same for any batch size or number of workers (the parts
-differ, their union does not). Each finished batch is committed by writing its parts atomically and
-then the manifest (``DIR/manifest.json``); ``--resume`` continues after the last committed batch.
+differ, their union does not). Each finished batch is committed by writing its parts atomically
+(temporary file, then rename) and then the manifest (``DIR/manifest.json``, the same way); a batch
+whose manifest entry is missing did not happen. ``--resume`` removes the parts of such batches (left by
+a kill between a part and the manifest) and continues after the last committed batch.
+
+With ``--workers K`` (K >= 2) the batches run on a local Dask cluster of K single-threaded processes,
+with ``--scheduler ADDRESS`` on an existing ``dask.distributed`` cluster: each batch is a task whose
+worker returns its Arrow tables to this process, which writes them in batch order exactly as a
+single-process run does (no shared filesystem needed). Dask is imported only on that path.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +42,25 @@ from metastasis.tables import TABLES, build_tables, write_part
 #: Candidates examined per eligible patient requested before a run gives up on its eligibility criteria.
 MAX_CANDIDATES_PER_PATIENT = 1000
 
+#: Batches submitted to a Dask cluster but not yet written, per worker thread.
+TASKS_PER_WORKER = 2
+
+#: Seconds to wait for at least one worker to join an existing scheduler.
+WORKER_WAIT_S = 30.0
+
+#: Dask settings for the workers of a local cluster. Dask's default ``MALLOC_TRIM_THRESHOLD_`` makes glibc
+#: map and unmap every large NumPy array (a batch took 40 % longer), and its sampling profiler costs a few
+#: per cent more; the thread limits are Dask's own defaults.
+LOCAL_WORKER_CONFIG: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    "distributed.worker.profile.enabled": False,
+}
+
+_PART = re.compile(r"part-(\d+)\.parquet")
+
+#: ``(batch index, tables)`` in batch order; closing the generator stops it.
+Batches = Generator[tuple[int, dict[str, pa.Table]], None, None]
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -46,6 +74,7 @@ class RunRequest:
     resume: bool = False
     force: bool = False
     quiet: bool = False
+    scheduler: str | None = None
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -67,33 +96,58 @@ def _header(req: RunRequest, values: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _prepare(req: RunRequest, header: dict[str, Any]) -> dict[str, Any]:
-    """Check ``--out`` and return the manifest to continue from (empty for a new run)."""
+def _check_out(req: RunRequest, header: dict[str, Any]) -> dict[str, Any] | None:
+    """Refuse an ``--out`` that may not be written (changes nothing).
+
+    Returns the manifest to continue from when resuming, ``None`` when the run starts afresh.
+    """
     out = req.out
-    run_json = out / "run.json"
-    manifest_path = out / "manifest.json"
     if out.exists() and not out.is_dir():
         raise InputError("--out", f"{out} exists and is not a directory")
+    run_json = out / "run.json"
     existing = json.loads(run_json.read_text()) if run_json.exists() else None
-    if existing is not None and not req.force:
-        if existing.get("status") == "complete":
-            raise InputError("--out", f"{out} already holds a finished run (use --force to overwrite)")
-        if not req.resume:
-            raise InputError("--out", f"{out} holds an unfinished run (use --resume to finish it or --force)")
-        same = {k: existing.get(k) for k in ("scenario", "parameters", "seed", "patients", "batch_size")}
-        if same != {k: header[k] for k in same}:
-            raise InputError("--resume",
-                             "the scenario, parameters, seed, patients or batch size differ from the run in --out")
-        if manifest_path.exists():
-            return dict(json.loads(manifest_path.read_text()))
-    if req.force or existing is None:
+    if existing is None or req.force:
+        return None
+    if existing.get("status") == "complete":
+        raise InputError("--out", f"{out} already holds a finished run (use --force to overwrite)")
+    if not req.resume:
+        raise InputError("--out", f"{out} holds an unfinished run (use --resume to finish it or --force)")
+    same = {k: existing.get(k) for k in ("scenario", "parameters", "seed", "patients", "batch_size")}
+    if same != {k: header[k] for k in same}:
+        raise InputError("--resume",
+                         "the scenario, parameters, seed, patients or batch size differ from the run in --out")
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        return dict(json.loads(manifest_path.read_text()))
+    return {"batches": [], "eligible": 0}
+
+
+def _start(req: RunRequest, header: dict[str, Any], manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """Make ``--out`` ready: a fresh run directory, or the committed batches of the run to resume."""
+    out = req.out
+    if manifest is None:
         for name in TABLES:
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("manifest.json", "run.json"):
             (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(run_json, {**header, "status": "running", "started": _now()})
-    return {"batches": [], "eligible": 0}
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "run.json", {**header, "status": "running", "started": _now()})
+        return {"batches": [], "eligible": 0}
+    _remove_uncommitted(out, {int(b["index"]) for b in manifest["batches"]})
+    return manifest
+
+
+def _remove_uncommitted(out: Path, committed: set[int]) -> None:
+    """Delete part files of batches the manifest does not list, and half-written temporary files."""
+    for name in TABLES:
+        folder = out / name
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = _PART.fullmatch(path.name)
+            if (match and int(match.group(1)) not in committed) or (path.name.startswith(".") and
+                                                                    path.name.endswith(".tmp")):
+                path.unlink()
 
 
 def _now() -> str:
@@ -106,55 +160,181 @@ def simulate_candidates(scenario: Scenario, values: dict[str, float], first: int
     return build_tables(course)
 
 
-def _task(args: tuple[Scenario, dict[str, float], int, int]) -> dict[str, pa.Table]:
-    return simulate_candidates(*args)
-
-
 def _truncate(tables: dict[str, pa.Table], last_id: int) -> dict[str, pa.Table]:
     return {k: t.filter(pc.less_equal(t["patient_id"], last_id)) for k, t in tables.items()}
 
 
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 class Progress:
-    """A one-line progress bar on stderr with patients per second and time left (only on a terminal)."""
+    """A one-line progress bar on stderr with patients per second and time left (only on a terminal).
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    The rate counts the patients simulated since this bar started, so a resumed run does not count the
+    patients of the batches it found committed.
+    """
+
+    def __init__(self, total: int, enabled: bool, done: int = 0) -> None:
         self.total, self.enabled, self.start = total, enabled and sys.stderr.isatty(), time.monotonic()
+        self.first = done
+        self.update(done)
 
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = done / elapsed
+    def line(self, done: int, elapsed: float) -> str:
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
         left = (self.total - done) / rate if rate > 0 else float("inf")
         width = 30
         filled = int(width * min(done / self.total, 1.0))
         bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {done:,}/{self.total:,} patients  {rate:,.0f}/s  {left:,.0f} s left ")
+        return f"[{bar}] {done:,}/{self.total:,} patients  {rate:,.0f}/s  {_clock(left)} left "
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.write("\r" + self.line(done, time.monotonic() - self.start))
         sys.stderr.flush()
 
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+            self.enabled = False
 
 
-def _batches(req: RunRequest, values: dict[str, float], start_batch: int) -> Iterator[tuple[int, dict[str, pa.Table]]]:
-    b = req.batch_size
-    if req.workers <= 1:
-        index = start_batch
-        while True:
-            yield index, simulate_candidates(req.scenario, values, index * b, b)
-            index += 1
-    pool = ProcessPoolExecutor(max_workers=req.workers)
-    try:
-        index = start_batch
-        pending = [pool.submit(_task, (req.scenario, values, (index + k) * b, b)) for k in range(req.workers)]
-        while True:
-            future = pending.pop(0)
-            pending.append(pool.submit(_task, (req.scenario, values, (index + req.workers) * b, b)))
-            yield index, future.result()
-            index += 1
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+def _sequential(req: RunRequest, values: dict[str, float],
+                start_batch: int) -> Batches:
+    index = start_batch
+    while True:
+        yield index, simulate_candidates(req.scenario, values, index * req.batch_size, req.batch_size)
+        index += 1
+
+
+def _worker_version() -> str:
+    """Run on each Dask worker: the package version it imports."""
+    return __version__
+
+
+class DaskBatches:
+    """Batches as tasks of a ``dask.distributed`` cluster: a local one of ``workers`` processes, or the one
+    whose scheduler listens at ``scheduler``. Close it (or use it as a context manager) to shut it down."""
+
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        from distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self._cluster: Any = None
+        self.client: Any = None
+        if scheduler is None:
+            import dask
+
+            with dask.config.set(LOCAL_WORKER_CONFIG):
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+            try:
+                self.client = Client(self._cluster)
+            except BaseException:
+                self._cluster.close()
+                raise
+            return
+        try:
+            self.client = Client(scheduler)
+        except (OSError, ValueError, TypeError) as err:
+            raise InputError("--scheduler", f"cannot connect to {scheduler!r}: {_one_line(err)}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError):
+            self.close()
+            raise InputError("--scheduler", f"no worker joined {scheduler} within {WORKER_WAIT_S:g} s") from None
+        try:
+            versions = set(self.client.run(_worker_version).values())
+        except Exception as err:
+            self.close()
+            raise InputError("--scheduler", f"the workers of {scheduler} cannot run metastasis: "
+                                            f"{_one_line(err)}") from None
+        if versions != {__version__}:
+            self.close()
+            raise InputError("--scheduler", f"the workers of {scheduler} run metastasis "
+                                            f"{', '.join(sorted(versions))}, this is {__version__}")
+
+    def slots(self) -> int:
+        """Tasks to keep in flight: ``TASKS_PER_WORKER`` per worker thread."""
+        return TASKS_PER_WORKER * max(1, sum(self.client.nthreads().values()))
+
+    def batches(self, req: RunRequest, values: dict[str, float], start_batch: int,
+                needed: int) -> Batches:
+        """Yield ``(index, tables)`` for batches ``start_batch, start_batch + 1, ...`` in order.
+
+        Later batches finishing first wait in a buffer. Batches are submitted while fewer than
+        :meth:`slots` are in flight or waiting for an earlier batch, and only while the batches in flight
+        are not expected to bring the ``needed`` patients (eligible share observed so far, 1 before the
+        first result), so a small run does not simulate batches it will throw away.
+        """
+        from distributed import as_completed
+
+        b = req.batch_size
+        futures = as_completed()
+        index_of: dict[str, int] = {}
+        buffer: dict[int, dict[str, pa.Table]] = {}
+        next_submit = next_yield = start_batch
+        received_patients = received_batches = 0
+
+        def submit() -> None:
+            nonlocal next_submit
+            ready = next_yield
+            while ready in buffer:  # about to be written: their slots are free
+                ready += 1
+            while True:
+                outstanding = next_submit - ready
+                in_flight = len(index_of)
+                rate = received_patients / (received_batches * b) if received_batches else 1.0
+                if outstanding >= self.slots() or in_flight * b * rate >= needed - received_patients:
+                    return
+                future = self.client.submit(simulate_candidates, req.scenario, values, next_submit * b, b,
+                                            pure=False, priority=-next_submit)
+                index_of[future.key] = next_submit
+                futures.add(future)
+                next_submit += 1
+
+        try:
+            submit()
+            for future in futures:
+                index = index_of.pop(future.key)
+                tables: dict[str, pa.Table] = future.result()
+                future.release()
+                buffer[index] = tables
+                received_batches += 1
+                received_patients += tables["patients"].num_rows
+                submit()
+                while next_yield in buffer:
+                    yield next_yield, buffer.pop(next_yield)
+                    next_yield += 1
+        finally:
+            futures.clear()
+            for future in list(futures.futures):
+                future.cancel()
+
+    def close(self) -> None:
+        """Disconnect, and shut the local cluster down if this started one."""
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
+            self.client = self._cluster = None
+
+    def __enter__(self) -> DaskBatches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 def run(req: RunRequest) -> dict[str, Any]:
@@ -165,37 +345,55 @@ def run(req: RunRequest) -> dict[str, Any]:
         raise InputError("--batch-size", f"must be at least 1 (got {req.batch_size})")
     if req.workers < 1:
         raise InputError("--workers", f"must be at least 1 (got {req.workers})")
+    if req.scheduler is not None and req.workers > 1:
+        raise InputError("--workers", "give --workers K for a local cluster or --scheduler ADDRESS, not both")
+    if req.scheduler is not None and not req.scheduler.strip():
+        raise InputError("--scheduler", "must be an address such as tcp://host:8786")
     values = req.scenario.parameter_values()
     header = _header(req, values)
-    manifest = _prepare(req, header)
-    done = int(manifest["eligible"])
-    progress = Progress(req.patients, not req.quiet)
-    progress.update(done)
-    next_batch = len(manifest["batches"])
-    max_candidates = MAX_CANDIDATES_PER_PATIENT * req.patients
-    if done < req.patients:
-        for index, tables in _batches(req, values, next_batch):
-            ids = tables["patients"]["patient_id"].to_numpy()
-            need = req.patients - done
-            if len(ids) > need:
-                tables = _truncate(tables, int(ids[need - 1]))
-            rows = {}
-            for name in TABLES:
-                write_part(req.out, name, index, tables[name])
-                rows[name] = tables[name].num_rows
-            done += tables["patients"].num_rows
-            manifest["batches"].append({"index": index, "first_candidate": index * req.batch_size,
-                                        "candidates": req.batch_size, "rows": rows})
-            manifest["eligible"] = done
-            write_json(req.out / "manifest.json", manifest)
-            progress.update(done)
-            if done >= req.patients:
-                break
-            if (index + 1) * req.batch_size >= max_candidates:
-                seen = (index + 1) * req.batch_size
-                raise InputError("cohort", f"only {done} eligible patients among the first {seen:,} candidates; "
-                                           "loosen the eligibility criteria")
-    progress.close()
+    resumed = _check_out(req, header)
+    pool: DaskBatches | None = None
+    if (req.workers > 1 or req.scheduler is not None) and (resumed is None or resumed["eligible"] < req.patients):
+        pool = DaskBatches(req.workers, req.scheduler)
+    progress: Progress | None = None
+    try:
+        manifest = _start(req, header, resumed)
+        done = int(manifest["eligible"])
+        progress = Progress(req.patients, not req.quiet, done)
+        next_batch = len(manifest["batches"])
+        max_candidates = MAX_CANDIDATES_PER_PATIENT * req.patients
+        if done < req.patients:
+            batches = (pool.batches(req, values, next_batch, req.patients - done) if pool is not None
+                       else _sequential(req, values, next_batch))
+            try:
+                for index, tables in batches:
+                    ids = tables["patients"]["patient_id"].to_numpy()
+                    need = req.patients - done
+                    if len(ids) > need:
+                        tables = _truncate(tables, int(ids[need - 1]))
+                    rows = {}
+                    for name in TABLES:
+                        write_part(req.out, name, index, tables[name])
+                        rows[name] = tables[name].num_rows
+                    done += tables["patients"].num_rows
+                    manifest["batches"].append({"index": index, "first_candidate": index * req.batch_size,
+                                                "candidates": req.batch_size, "rows": rows})
+                    manifest["eligible"] = done
+                    write_json(req.out / "manifest.json", manifest)
+                    progress.update(done)
+                    if done >= req.patients:
+                        break
+                    if (index + 1) * req.batch_size >= max_candidates:
+                        seen = (index + 1) * req.batch_size
+                        raise InputError("cohort", f"only {done} eligible patients among the first {seen:,} "
+                                                   "candidates; loosen the eligibility criteria")
+            finally:
+                batches.close()
+    finally:
+        if progress is not None:
+            progress.close()
+        if pool is not None:
+            pool.close()
     totals = {name: sum(b["rows"][name] for b in manifest["batches"]) for name in TABLES}
     final = {**header, "status": "complete", "finished": _now(), "row_counts": totals,
              "parts": len(manifest["batches"])}
