@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import median_survival_times
+from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 from metastasis.analysis import distant_recurrences, first_distant_detection
@@ -100,7 +101,7 @@ def _groups(frame: pd.DataFrame, group: str | None) -> list[tuple[str, pd.DataFr
     return [(str(k), g) for k, g in frame.groupby(group, sort=True)]
 
 
-def kaplan_meier(durations: pd.DataFrame, group: str | None = None, timeline: Sequence[float] | None = None,
+def kaplan_meier(durations: pd.DataFrame, group: str | None = None, timeline: ArrayLike | None = None,
                  alpha: float = 0.05) -> pd.DataFrame:
     """Kaplan-Meier curves with pointwise ``1 - alpha`` confidence bands (lifelines, exponential Greenwood).
 
