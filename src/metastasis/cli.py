@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("directory", metavar="DIR", type=Path)
     s.add_argument("--json", action="store_true", help="JSON on stdout")
 
+    s = sub.add_parser("report", help="a self-contained HTML report of a finished run")
+    s.add_argument("directory", metavar="DIR", type=Path)
+    s.add_argument("--out", type=Path, default=None, metavar="FILE", help="HTML file (default DIR/report.html)")
+
+    s = sub.add_parser("compare", help="two runs side by side: stage shift, lead time, survival, hazard ratios")
+    s.add_argument("dir_a", metavar="DIR_A", type=Path)
+    s.add_argument("dir_b", metavar="DIR_B", type=Path)
+    s.add_argument("--report", type=Path, default=None, metavar="FILE", help="also write an HTML comparison page")
+
     s = sub.add_parser("parameters", help="every model parameter with unit, range, prior and source")
     s.add_argument("--json", action="store_true", help="JSON on stdout")
     return p
@@ -96,6 +105,36 @@ def _summary(args: argparse.Namespace) -> None:
     print(json.dumps(s, indent=2) if args.json else analysis.format_summary(s))
 
 
+def _html_target(path: Path, option: str) -> Path:
+    if path.is_dir():
+        raise InputError(option, f"{path} is a directory; give a file name such as {path / 'report.html'}")
+    if not path.parent.is_dir():
+        raise InputError(option, f"directory {path.parent} does not exist")
+    return path
+
+
+def _report(args: argparse.Namespace) -> None:
+    from metastasis.report import write_report
+    from metastasis.results import load
+
+    run = load(args.directory)
+    out = _html_target(args.out if args.out is not None else run.directory / "report.html", "--out")
+    print(f"wrote {write_report(run.directory, out)}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from metastasis.comparison import compare_runs, format_comparison
+    from metastasis.results import load
+
+    a, b = load(args.dir_a, "DIR_A"), load(args.dir_b, "DIR_B")
+    target = _html_target(args.report, "--report") if args.report is not None else None
+    print(format_comparison(compare_runs(a, b)))
+    if target is not None:
+        from metastasis.report import write_comparison
+
+        print(f"wrote {write_comparison(a.directory, b.directory, target)}")
+
+
 def _parameters(args: argparse.Namespace) -> None:
     from metastasis.parameters import REGISTRY
 
@@ -112,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = _parser().parse_args(argv)
-        {"scenarios": _scenarios, "simulate": _simulate, "summary": _summary, "parameters": _parameters}[
-            args.command](args)
+        {"scenarios": _scenarios, "simulate": _simulate, "summary": _summary, "parameters": _parameters,
+         "report": _report, "compare": _compare}[args.command](args)
     except InputError as err:
         print(f"error: {err.field}: {err.message}", file=sys.stderr)
         return 2

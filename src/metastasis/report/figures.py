@@ -191,7 +191,7 @@ def lead_time_compare_figure(leads: Mapping[str, pd.DataFrame], clip_months: flo
         m = (lt["lead_time_days"].dropna() / DAYS_PER_MONTH).clip(-clip_months, clip_months)
         if len(m):
             ax.hist(m, bins=bins, weights=np.full(len(m), 100.0 / len(m)), histtype="stepfilled", alpha=0.45,
-                    color=RUN_COLOURS[k], label=f"{label} (median {m.median():.1f} months)")
+                    color=RUN_COLOURS[k], label=f"{label} (mean {m.mean():.1f} months)")
     ax.axvline(0, color="#333", lw=1, ls="--")
     ax.set_xlabel("lead time, months (found before symptoms would have shown it)")
     ax.set_ylabel("% of recurrences")
