@@ -21,9 +21,12 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +50,9 @@ TASKS_PER_WORKER = 2
 
 #: Seconds to wait for at least one worker to join an existing scheduler.
 WORKER_WAIT_S = 30.0
+
+#: Seconds to wait for the client to disconnect and for a local cluster to shut down.
+CLOSE_TIMEOUT_S = 20.0
 
 #: Dask settings for the workers of a local cluster. Dask's default ``MALLOC_TRIM_THRESHOLD_`` makes glibc
 #: map and unmap every large NumPy array (a batch took 40 % longer), and its sampling profiler costs a few
@@ -211,6 +217,20 @@ def _sequential(req: RunRequest, values: dict[str, float],
         index += 1
 
 
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while worker processes are spawned, so that they inherit it: on Ctrl-C this process
+    shuts them down instead of each printing its own traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _worker_version() -> str:
     """Run on each Dask worker: the package version it imports."""
     return __version__
@@ -221,22 +241,27 @@ class DaskBatches:
     whose scheduler listens at ``scheduler``. Close it (or use it as a context manager) to shut it down."""
 
     def __init__(self, workers: int, scheduler: str | None) -> None:
-        from distributed import Client, LocalCluster
-
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self._logger = logging.getLogger("distributed")
+        self._log_level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)  # failures reach the caller as exceptions
         self._cluster: Any = None
         self.client: Any = None
+        try:
+            self._connect(workers, scheduler)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, workers: int, scheduler: str | None) -> None:
+        from distributed import Client, LocalCluster
+
         if scheduler is None:
             import dask
 
-            with dask.config.set(LOCAL_WORKER_CONFIG):
+            with dask.config.set(LOCAL_WORKER_CONFIG), _sigint_ignored():
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR)
-            try:
-                self.client = Client(self._cluster)
-            except BaseException:
-                self._cluster.close()
-                raise
+                                             dashboard_address=None, silence_logs=logging.CRITICAL)
+            self.client = Client(self._cluster)
             return
         try:
             self.client = Client(scheduler)
@@ -245,16 +270,13 @@ class DaskBatches:
         try:
             self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
         except (TimeoutError, OSError):
-            self.close()
             raise InputError("--scheduler", f"no worker joined {scheduler} within {WORKER_WAIT_S:g} s") from None
         try:
             versions = set(self.client.run(_worker_version).values())
         except Exception as err:
-            self.close()
             raise InputError("--scheduler", f"the workers of {scheduler} cannot run metastasis: "
                                             f"{_one_line(err)}") from None
         if versions != {__version__}:
-            self.close()
             raise InputError("--scheduler", f"the workers of {scheduler} run metastasis "
                                             f"{', '.join(sorted(versions))}, this is {__version__}")
 
@@ -275,7 +297,7 @@ class DaskBatches:
 
         b = req.batch_size
         futures = as_completed()
-        index_of: dict[str, int] = {}
+        pending: dict[str, tuple[int, Any]] = {}  # key -> (batch index, future), submitted and not received
         buffer: dict[int, dict[str, pa.Table]] = {}
         next_submit = next_yield = start_batch
         received_patients = received_batches = 0
@@ -287,20 +309,20 @@ class DaskBatches:
                 ready += 1
             while True:
                 outstanding = next_submit - ready
-                in_flight = len(index_of)
+                in_flight = len(pending)
                 rate = received_patients / (received_batches * b) if received_batches else 1.0
                 if outstanding >= self.slots() or in_flight * b * rate >= needed - received_patients:
                     return
                 future = self.client.submit(simulate_candidates, req.scenario, values, next_submit * b, b,
                                             pure=False, priority=-next_submit)
-                index_of[future.key] = next_submit
+                pending[future.key] = (next_submit, future)
                 futures.add(future)
                 next_submit += 1
 
         try:
             submit()
             for future in futures:
-                index = index_of.pop(future.key)
+                index = pending.pop(future.key)[0]
                 tables: dict[str, pa.Table] = future.result()
                 future.release()
                 buffer[index] = tables
@@ -312,18 +334,21 @@ class DaskBatches:
                     next_yield += 1
         finally:
             futures.clear()
-            for future in list(futures.futures):
+            for _, future in pending.values():
                 future.cancel()
 
     def close(self) -> None:
         """Disconnect, and shut the local cluster down if this started one."""
+        client, cluster, self.client, self._cluster = self.client, self._cluster, None, None
         try:
-            if self.client is not None:
-                self.client.close()
+            if client is not None:
+                client.close(timeout=CLOSE_TIMEOUT_S)
         finally:
-            if self._cluster is not None:
-                self._cluster.close()
-            self.client = self._cluster = None
+            try:
+                if cluster is not None:
+                    cluster.close(timeout=CLOSE_TIMEOUT_S)
+            finally:
+                self._logger.setLevel(self._log_level)
 
     def __enter__(self) -> DaskBatches:
         return self
