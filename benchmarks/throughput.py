@@ -1,22 +1,33 @@
-"""Throughput of `metastasis simulate default`: wall time, patients per second, rows per table, peak memory.
+"""Throughput of `metastasis simulate default`: wall time, patients per second, rows per table, peak memory,
+and where the time of a batch goes.
 
-Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--batch-size 25000]``.
-Each size runs in a fresh process (its own peak RSS); output goes to a temporary directory.
+Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--batch-size 25000] [--workers K]``.
+Each size runs ``python -m metastasis simulate default`` in a fresh process (its own peak RSS; with
+``--workers`` that is the RSS of the process that writes, not of the Dask workers); output goes to a
+temporary directory. Then one batch of ``--batch-size`` candidates runs in this process with timers
+around the entry points of the pipeline: the counter-based random numbers (every function of
+``metastasis.streams``), the model (``engine.simulate_batch`` less its random numbers), building the
+Arrow tables (``tables.build_tables``) and writing Parquet (``tables.write_part``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
-def measure(patients: int, batch_size: int, workers: int) -> dict[str, object]:
+def measure(patients: int, batch_size: int, workers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "metastasis", "simulate", "default", "--patients", str(patients),
@@ -36,17 +47,104 @@ def measure(patients: int, batch_size: int, workers: int) -> dict[str, object]:
     }
 
 
+class Timers:
+    """Exclusive seconds in each group of wrapped functions: time in a wrapped function less the time in
+    the wrapped functions it calls (a call nested in one of its own group counts once)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._active: dict[str, int] = {}
+        self._children: list[float] = []  # per active timed call: seconds in timed calls below it
+
+    def wrap(self, group: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._active.get(group):
+                return fn(*args, **kwargs)
+            self._active[group] = 1
+            self._children.append(0.0)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                self._active[group] = 0
+                self.seconds[group] = self.seconds.get(group, 0.0) + elapsed - self._children.pop()
+                if self._children:
+                    self._children[-1] += elapsed
+        return timed
+
+
+@contextmanager
+def patched(replacements: dict[Callable[..., Any], Callable[..., Any]]) -> Iterator[None]:
+    """Replace each function by its wrapper wherever a loaded ``metastasis`` module holds it by name
+    (``streams.uniform`` and ``from metastasis.streams import uniform`` alike); undo on exit."""
+    undo: list[tuple[types.ModuleType, str, Any]] = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "metastasis" or name.startswith("metastasis.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, types.FunctionType) and value in replacements:
+                undo.append((module, attr, value))
+                setattr(module, attr, replacements[value])
+    try:
+        yield
+    finally:
+        for module, attr, value in undo:
+            setattr(module, attr, value)
+
+
+def breakdown(batch_size: int) -> dict[str, float]:
+    """Seconds of one in-process batch of the default scenario, by part of the pipeline."""
+    from metastasis import engine, runner, streams, tables
+    from metastasis.scenario import load_scenario
+
+    scenario = load_scenario("default")
+    warm = min(batch_size, 1000)
+    with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports, caches, first-call costs
+        runner.run(runner.RunRequest(scenario, warm, Path(tmp) / "warm", warm, quiet=True))
+    timers = Timers()
+    replacements: dict[Callable[..., Any], Callable[..., Any]] = {
+        f: timers.wrap("random", f) for f in vars(streams).values()
+        if isinstance(f, types.FunctionType) and f.__module__ == streams.__name__}
+    replacements[engine.simulate_batch] = timers.wrap("model", engine.simulate_batch)
+    replacements[tables.build_tables] = timers.wrap("tables", tables.build_tables)
+    replacements[tables.write_part] = timers.wrap("write", tables.write_part)
+    with tempfile.TemporaryDirectory() as tmp, patched(replacements):
+        start = time.perf_counter()
+        runner.run(runner.RunRequest(scenario, batch_size, Path(tmp) / "run", batch_size, quiet=True))
+        total = time.perf_counter() - start
+    parts = {
+        "random numbers (metastasis.streams)": timers.seconds.get("random", 0.0),
+        "model arithmetic (engine, less random numbers)": timers.seconds.get("model", 0.0),
+        "building Arrow tables (tables.build_tables)": timers.seconds.get("tables", 0.0),
+        "writing Parquet (tables.write_part)": timers.seconds.get("write", 0.0),
+    }
+    parts["other (runner: eligibility, manifest)"] = total - sum(parts.values())
+    parts["total"] = total
+    return parts
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--batch-size", type=int, default=25_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
     args = parser.parse_args()
-    print(f"{'patients':>10} {'wall s':>8} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}  rows")
+    if args.patients:
+        print(f"{'patients':>10} {'wall s':>8} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}  rows")
     for n in args.patients:
         r = measure(n, args.batch_size, args.workers)
         print(f"{r['patients']:>10,} {r['wall_s']:>8} {r['patients_per_s']:>11,} {r['peak_rss_mb']:>12,} "
               f"{r['parquet_mb']:>11}  {r['rows']}", flush=True)
+    if args.no_breakdown:
+        return
+    parts = breakdown(args.batch_size)
+    total = parts.pop("total")
+    print(f"\nwhere the time goes: one batch of {args.batch_size:,} candidates in one process, {total:.2f} s")
+    for name, seconds in parts.items():
+        print(f"  {name:<48} {seconds:>7.2f} s {100 * seconds / total:>5.1f} %")
 
 
 if __name__ == "__main__":
