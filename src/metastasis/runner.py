@@ -307,11 +307,12 @@ class DaskBatches:
             ready = next_yield
             while ready in buffer:  # about to be written: their slots are free
                 ready += 1
+            slots = self.slots()  # once per result: workers may join or leave an existing cluster
             while True:
                 outstanding = next_submit - ready
                 in_flight = len(pending)
                 rate = received_patients / (received_batches * b) if received_batches else 1.0
-                if outstanding >= self.slots() or in_flight * b * rate >= needed - received_patients:
+                if outstanding >= slots or in_flight * b * rate >= needed - received_patients:
                     return
                 future = self.client.submit(simulate_candidates, req.scenario, values, next_submit * b, b,
                                             pure=False, priority=-next_submit)
