@@ -2,12 +2,13 @@
 and where the time of a batch goes.
 
 Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--batch-size 25000] [--workers K]``.
-Each size runs ``python -m metastasis simulate default`` in a fresh process (its own peak RSS; with
-``--workers`` that is the RSS of the process that writes, not of the Dask workers); output goes to a
-temporary directory. Then one batch of ``--batch-size`` candidates runs in this process with timers
-around the entry points of the pipeline: the counter-based random numbers (every function of
-``metastasis.streams``), the model (``engine.simulate_batch`` less its random numbers), building the
-Arrow tables (``tables.build_tables``) and writing Parquet (``tables.write_part``).
+Each size runs ``python -m metastasis simulate default`` in a fresh process (its own peak RSS and CPU
+time; with ``--workers`` those of the process that writes, not of the Dask workers); output goes to a
+temporary directory. Wall time well above CPU time means the machine was busy with something else.
+Then one batch of ``--batch-size`` candidates runs in this process with timers around the entry
+points of the pipeline: the counter-based random numbers (every function of ``metastasis.streams``),
+the model (``engine.simulate_batch`` less its random numbers), building the Arrow tables
+(``tables.build_tables``) and writing Parquet (``tables.write_part``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def measure(patients: int, batch_size: int, workers: int) -> dict[str, Any]:
         size_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
     return {
         "patients": patients, "batch_size": batch_size, "workers": workers, "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "patients_per_s": round(patients / wall), "rows": info["row_counts"],
         "peak_rss_mb": round(usage.ru_maxrss / 1024), "parquet_mb": round(size_mb, 1),
     }
@@ -133,11 +135,12 @@ def main() -> None:
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
     args = parser.parse_args()
     if args.patients:
-        print(f"{'patients':>10} {'wall s':>8} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}  rows")
+        print(f"{'patients':>10} {'wall s':>8} {'CPU s':>7} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}"
+              "  rows")
     for n in args.patients:
         r = measure(n, args.batch_size, args.workers)
-        print(f"{r['patients']:>10,} {r['wall_s']:>8} {r['patients_per_s']:>11,} {r['peak_rss_mb']:>12,} "
-              f"{r['parquet_mb']:>11}  {r['rows']}", flush=True)
+        print(f"{r['patients']:>10,} {r['wall_s']:>8} {r['cpu_s']:>7} {r['patients_per_s']:>11,} "
+              f"{r['peak_rss_mb']:>12,} {r['parquet_mb']:>11}  {r['rows']}", flush=True)
     if args.no_breakdown:
         return
     parts = breakdown(args.batch_size)
