@@ -65,8 +65,8 @@ def first_distant_detection(lesions: pd.DataFrame) -> pd.DataFrame:
 
 def summary(directory: Path) -> dict[str, Any]:
     """The headline figures of a finished run (SPEC ``summary --json`` keys)."""
-    info, t = read_run(directory, ("patients", "lesions"))
-    patients, lesions = t["patients"], t["lesions"]
+    info, t = read_run(directory, ("patients", "lesions", "events"))
+    patients, lesions, events = t["patients"], t["lesions"], t["events"]
     n = len(patients)
     window = float(info["scenario"]["staging"]["window_days"])
 
@@ -107,7 +107,30 @@ def summary(directory: Path) -> dict[str, Any]:
             float((bc["lethal_origin"] == "present_at_diagnosis").mean()) if len(bc) else None),
         "share_death_by_cause": {c: float((patients["death_cause"] == c).mean())
                                  for c in ("breast_cancer", "treatment", "other")},
+        "treatments": treatment_shares(events, n),
+        "skeletal_events": skeletal_event_summary(events, n),
     }
+
+
+def treatment_shares(events: pd.DataFrame, n_patients: int) -> dict[str, float]:
+    """Share of patients who started each treatment (``treatment_start`` details), who were not treated
+    for each reason, and who received palliative care."""
+    out: dict[str, float] = {}
+    for kind, prefix in (("treatment_start", ""), ("not_treated", "not_treated:"), ("palliative_care", "palliative:")):
+        rows = events[events["kind"] == kind]
+        counts = rows.drop_duplicates(["patient_id", "detail"])["detail"].value_counts()
+        for detail, count in sorted(counts.items()):
+            out[f"{prefix}{detail}"] = float(count) / max(n_patients, 1)
+    return out
+
+
+def skeletal_event_summary(events: pd.DataFrame, n_patients: int) -> dict[str, float]:
+    """Share of patients with at least one skeletal-related event, and events per patient by kind."""
+    rows = events[events["kind"] == "skeletal_event"]
+    out = {"share_with_skeletal_event": float(rows["patient_id"].nunique()) / max(n_patients, 1)}
+    for detail, count in sorted(rows["detail"].value_counts().items()):
+        out[f"per_patient:{detail}"] = float(count) / max(n_patients, 1)
+    return out
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -314,3 +337,17 @@ def deaths_by_lethal_origin(patients: pd.DataFrame) -> pd.DataFrame:
                      "breast_cancer_deaths": len(bc), "present_at_diagnosis": present, "seeded_later": later,
                      "share_present_at_diagnosis": present / len(bc) if len(bc) else float("nan")})
     return pd.DataFrame(rows).set_index("clinical_stage")
+
+
+def care_events(events: pd.DataFrame) -> pd.DataFrame:
+    """What the events record after diagnosis besides detections and death — symptoms, treatments,
+    palliative care, skeletal events, whatever kinds exist — by ``kind`` and ``detail``.
+
+    Columns ``patients`` (with at least one such event) and ``events``; sorted by kind, then detail.
+    Works on plain-string or categorical columns (read only ``patient_id``, ``kind``, ``detail``).
+    """
+    care = events.loc[~events["kind"].isin(["diagnosis", "detection", "death"]), ["kind", "detail", "patient_id"]]
+    out = care.groupby(["kind", "detail"], sort=False, observed=True).agg(
+        patients=("patient_id", "nunique"), events=("patient_id", "size")).astype("int64")
+    out.index = pd.MultiIndex.from_tuples([(str(k), str(d)) for k, d in out.index], names=["kind", "detail"])
+    return out.sort_index()

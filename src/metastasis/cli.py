@@ -128,11 +128,12 @@ def _compare(args: argparse.Namespace) -> None:
 
     a, b = load(args.dir_a, "DIR_A"), load(args.dir_b, "DIR_B")
     target = _html_target(args.report, "--report") if args.report is not None else None
-    print(format_comparison(compare_runs(a, b)))
+    comparison = compare_runs(a, b)
+    print(format_comparison(comparison))
     if target is not None:
         from metastasis.report import write_comparison
 
-        print(f"wrote {write_comparison(a.directory, b.directory, target)}")
+        print(f"wrote {write_comparison(a, b, target, comparison)}")
 
 
 def _parameters(args: argparse.Namespace) -> None:

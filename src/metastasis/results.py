@@ -87,6 +87,13 @@ class Run:
         arrow = dataset.to_table(filter=ds.field("patient_id").isin(ids))
         return plain_strings(arrow.to_pandas()).sort_values(["patient_id"], kind="stable").reset_index(drop=True)
 
+    def columns(self, name: str, columns: Iterable[str]) -> pd.DataFrame:
+        """Some columns of a table, string columns kept as pandas categoricals (compact: for counting over
+        a large table such as ``events``); read each time, not cached."""
+        if name not in TABLE_NAMES:
+            raise InputError("table", f"must be one of {', '.join(TABLE_NAMES)} (got {name!r})")
+        return pd.read_parquet(self.directory / name, columns=list(columns))
+
     @property
     def patients(self) -> pd.DataFrame:
         """One row per patient (SPEC ``patients``)."""

@@ -85,9 +85,9 @@ def comparison_paragraph(c: Comparison) -> str:
     return "".join(bits) + "</p>"
 
 
-def build_comparison(a: Run, b: Run) -> str:
-    """The HTML of the comparison of run B with run A."""
-    c = compare_runs(a, b)
+def build_comparison(a: Run, b: Run, comparison: Comparison | None = None) -> str:
+    """The HTML of the comparison of run B with run A (``comparison``: ``compare_runs(a, b)`` if already made)."""
+    c = comparison if comparison is not None else compare_runs(a, b)
     la, lb = c.labels
     colours = {la: RUN_COLOURS[0], lb: RUN_COLOURS[1]}
     horizon = max(float(r.scenario.get("horizon_years", 20.0)) for r in (a, b)) * DAYS_PER_YEAR
@@ -148,11 +148,13 @@ def build_comparison(a: Run, b: Run) -> str:
     return page(f"metastasis: {la} vs {lb}", subtitle, "".join(body), nav=SECTIONS)
 
 
-def write_comparison(dir_a: str | Path, dir_b: str | Path, out: str | Path) -> Path:
-    """Write the comparison page of the runs in ``dir_a`` and ``dir_b`` to ``out``."""
-    a, b = load(dir_a, "DIR_A"), load(dir_b, "DIR_B")
+def write_comparison(a: Run | str | Path, b: Run | str | Path, out: str | Path,
+                     comparison: Comparison | None = None) -> Path:
+    """Write the comparison page of runs ``a`` and ``b`` (runs or their directories) to ``out``."""
+    ra = a if isinstance(a, Run) else load(a, "DIR_A")
+    rb = b if isinstance(b, Run) else load(b, "DIR_B")
     path = Path(out)
     tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(build_comparison(a, b), encoding="utf-8")
+    tmp.write_text(build_comparison(ra, rb, comparison), encoding="utf-8")
     tmp.replace(path)
     return path

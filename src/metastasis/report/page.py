@@ -122,21 +122,21 @@ def _months(v: float) -> str:
     return number(v / DAYS_PER_MONTH, 1)
 
 
-def _care_table(events: pd.DataFrame) -> str:
-    """Whatever care the events record (treatments, palliative care, ...), generically by kind and detail."""
-    care = events[~events["kind"].isin(["diagnosis", "detection", "death"])]
-    if len(care) == 0:
+def _care_table(run: Run) -> str:
+    """Whatever care the events record (treatments, palliative care, ...), generically, folded away."""
+    t = analysis.care_events(run.columns("events", ["patient_id", "kind", "detail"]))
+    t = t.drop(index="treatment_end", level="kind", errors="ignore")
+    if len(t) == 0:
         return ""
-    t = (care.groupby(["kind", "detail"]).agg(patients=("patient_id", "nunique"), events=("patient_id", "size"))
-         .reset_index())
-    t.index = pd.Index([f"{k.replace('_', ' ')}: {d}" if d else k.replace("_", " ")
-                        for k, d in zip(t["kind"], t["detail"], strict=True)], name="event")
-    return table_html(t[["patients", "events"]], caption="Events recorded after diagnosis (all patients)")
+    t.index = pd.Index([d if k == "treatment_start" else f"{k.replace('_', ' ')}: {d}" if d else
+                        k.replace("_", " ") for k, d in t.index], name="event (treatments by what was given)")
+    return ("<details><summary>Care recorded in the events table, all patients</summary>"
+            f"{table_html(t)}</details>")
 
 
 def build_report(run: Run, n_stories: int = 4, seed: int = 0) -> str:
     """The HTML of the report of ``run`` (see :data:`SECTIONS`)."""
-    patients, lesions, events = run.patients, run.lesions, run.events
+    patients, lesions = run.patients, run.lesions
     window = run.staging_window_days
     horizon = float(run.scenario.get("horizon_years", 20.0)) * DAYS_PER_YEAR
     grid = np.arange(0.0, horizon + _GRID_DAYS, _GRID_DAYS)
@@ -238,13 +238,15 @@ def build_report(run: Run, n_stories: int = 4, seed: int = 0) -> str:
         figures.lethal_origin_figure(deaths),
         "Breast cancer deaths per 100 women of each clinical stage, by whether the metastasis that killed was "
         "already there on the day of diagnosis (for stage I-III: missed, too small or unseen) or was seeded "
-        "after it.", "fig-lethal", table_html(deaths, fmt_share) + _care_table(events)), SECTIONS[8][0]))
+        "after it.", "fig-lethal", table_html(deaths, fmt_share)), SECTIONS[8][0]))
     body.append(section(SECTIONS[9][1], figure_block(
         _timelines(run, rec, n_stories, seed),
         "Sampled patients, one line per organ. A lesion's line is dotted while the colony sleeps, thin while "
         "it grows under 2 mm (no scan can see it), thick once it is visible; the diamond is the day it was found. "
-        "Marks under each line are the scans of that organ and what they saw; the top line shows symptoms, "
-        "treatments and death as the events table records them.", "fig-timeline"), SECTIONS[9][0]))
+        "Marks under each line are the scans of that organ and what they saw. Above the organs: the events "
+        "(progression, palliative care, death, ...) and one line per kind of treatment, each labelled with what "
+        "was given, as the events table records them.", "fig-timeline") + _care_table(run),
+        SECTIONS[9][0]))
     body.append(_footer(run))
     subtitle = (f"Scenario <code>{esc(run.name)}</code> — {esc(run.scenario.get('description', ''))}<br>"
                 f"{len(patients):,} virtual patients, seed {esc(run.info.get('seed'))}, metastasis "

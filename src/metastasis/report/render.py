@@ -171,6 +171,7 @@ caption{text-align:left;font-weight:600;padding-bottom:4px}
 .kpi .v{font-size:22px;font-weight:650;color:var(--accent)}.kpi .k{font-size:12.5px;color:var(--muted)}
 footer{margin-top:40px;font-size:12.5px;color:var(--muted);border-top:1px solid var(--line);padding-top:10px}
 code{background:#f2f4f6;padding:1px 4px;border-radius:3px}
+details{margin:10px 0}summary{cursor:pointer;color:var(--muted);font-size:13.5px}
 """
 
 

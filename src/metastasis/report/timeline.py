@@ -25,16 +25,17 @@ STORIES: dict[str, str] = {
     "symptoms": "found because of symptoms",
     "stage4": "stage IV at diagnosis",
 }
-_EVENT_STYLE = {  # kind -> (marker, colour)
+_EVENT_STYLE = {  # kind -> (marker, colour); kinds not listed get a grey marker of their own
     "symptom_onset": ("*", "#f28e2b"),
-    "treatment_start": ("v", "#2c7fb8"),
-    "treatment_end": ("^", "#2c7fb8"),
     "death": ("X", "#111111"),
     "progression": ("P", "#b2182b"),
-    "skeletal_event": ("D", "#8c6d31"),
+    "skeletal_event": ("s", "#e08214"),
     "palliative_care": ("h", "#7b3294"),
     "not_treated": ("x", "#7f7f7f"),
 }
+#: Treatment families (the part of ``detail`` before ":"); others are grey.
+_FAMILY_COLOURS = {"surgery": "#54278f", "radiotherapy": "#d94801", "chemotherapy": "#2171b5",
+                   "endocrine": "#238b45", "anti_her2": "#c51b8a", "resection": "#8c510a"}
 _MAX_LESIONS_PER_ORGAN = 3
 _MAX_ORGANS = 5
 
@@ -106,25 +107,53 @@ def _describe(p: pd.Series, story: str) -> str:
             f"{p['t_stage']} {p['n_stage']}, clinical stage {p['clinical_stage']} (true {p['true_stage']}), {end}")
 
 
-def _treatment_spans(ev: pd.DataFrame) -> tuple[list[tuple[float, float, str]], pd.DataFrame]:
-    """Pair each ``treatment_end`` with the open ``treatment_start`` of the same detail; the rest stay points."""
+def _treatment_spans(ev: pd.DataFrame) -> tuple[list[tuple[float, float, str]], list[tuple[float, str]]]:
+    """Pair each ``treatment_end`` with the latest open ``treatment_start`` of the same detail.
+
+    Returns the spans (start day, end day, detail) and the starts left unpaired (day, detail); events
+    without a detail say nothing drawable and are left out.
+    """
+    ev = ev[ev["detail"] != ""]
+    starts = ev[ev["kind"] == "treatment_start"].sort_values("time_days", kind="stable")
+    open_: dict[str, list[float]] = {}
+    for t, d in zip(starts["time_days"], starts["detail"], strict=True):
+        open_.setdefault(str(d), []).append(float(t))
     spans: list[tuple[float, float, str]] = []
-    used: set[int] = set()
-    starts = ev[ev["kind"] == "treatment_start"]
-    for idx, end in ev[ev["kind"] == "treatment_end"].iterrows():
-        open_ = starts[(starts["detail"] == end["detail"]) & (starts["time_days"] <= end["time_days"])
-                       & ~starts.index.isin(list(used))]
-        if len(open_):
-            s = open_.index[-1]
-            used.update((s, idx))
-            spans.append((float(starts.at[s, "time_days"]), float(end["time_days"]), str(end["detail"])))
-    return spans, ev[~ev.index.isin(list(used))]
+    ends = ev[ev["kind"] == "treatment_end"].sort_values("time_days", kind="stable")
+    for t_end, d in zip(ends["time_days"], ends["detail"], strict=True):
+        pending = [t for t in open_.get(str(d), []) if t <= t_end]
+        if pending:
+            t0 = pending[-1]
+            open_[str(d)].remove(t0)
+            spans.append((t0, float(t_end), str(d)))
+    points = sorted((t, d) for d, ts in open_.items() for t in ts)
+    return spans, points
+
+
+def _family(detail: str) -> str:
+    return detail.split(":", 1)[0] if detail else "treatment"
+
+
+def _event_style(kind: str) -> tuple[str, str]:
+    if kind in _EVENT_STYLE:
+        return _EVENT_STYLE[kind]
+    return ("odp<>"[sum(map(ord, kind)) % 5], "#555555")
+
+
+def _care_rows(events: pd.DataFrame) -> list[str]:
+    """``events`` (if any event besides diagnosis, detection, treatments) then one row per treatment family."""
+    treat = events[events["kind"].isin(["treatment_start", "treatment_end"]) & (events["detail"] != "")]
+    families = list(dict.fromkeys(_family(str(d)) for d in treat.sort_values("time_days", kind="stable")["detail"]))
+    other = events[~events["kind"].isin(["diagnosis", "detection", "treatment_start", "treatment_end"])]
+    return (["events"] if len(other) else []) + families
 
 
 def _draw_patient(ax: Axes, p: pd.Series, story: str, les: pd.DataFrame, exams: pd.DataFrame,
-                  events: pd.DataFrame, x_min_days: float) -> None:
+                  events: pd.DataFrame, x_min_days: float) -> set[str]:
+    """Draw one patient; returns the event kinds drawn (for the legend)."""
+    care_rows = _care_rows(events)
     rows = _rows(les)
-    y_of = {o: i for i, o in enumerate(rows)}
+    y_of = {o: len(care_rows) + i for i, o in enumerate(rows)}
     end_days = float(p["death_days"]) if pd.notna(p["death_days"]) else float(p["followup_end_days"])
     yr = 1.0 / DAYS_PER_YEAR
     for organ in rows:
@@ -150,34 +179,42 @@ def _draw_patient(ax: Axes, p: pd.Series, story: str, les: pd.DataFrame, exams: 
         if len(e):
             ax.scatter(e["time_days"] * yr, e["organ"].map(y_of) - 0.38, marker=marker, s=size,
                        color=colour, linewidths=1.2 if marker in "|x" else 0.4, zorder=4)
-    care = -1.0
     spans, points = _treatment_spans(events)
-    for k, (t0, t1, detail) in enumerate(spans):
-        ax.plot([t0 * yr, t1 * yr], [care + 0.15 * (k % 3), care + 0.15 * (k % 3)], color="#2c7fb8",
-                lw=3.5, alpha=0.7)
-        ax.text(t0 * yr, care + 0.15 * (k % 3) + 0.25, detail, fontsize=6, color="#2c7fb8")
-    labels: dict[float, list[str]] = {}
-    for _, ev in points.iterrows():
+    last_label: dict[str, tuple[float, str]] = {}
+    marks = [(t0, t1, d, True) for t0, t1, d in spans] + [(t, t, d, False) for t, d in points]
+    for k, (t0, t1, detail, is_span) in enumerate(sorted(marks)):
+        fam = _family(detail)
+        y = care_rows.index(fam)
+        colour = _FAMILY_COLOURS.get(fam, "#5a5a5a")
+        if is_span:
+            ax.plot([t0 * yr, t1 * yr], [y, y], color=colour, lw=4.0, alpha=0.75, solid_capstyle="butt")
+        else:
+            ax.scatter([t0 * yr], [y], marker="v", s=30, color=colour, zorder=6)
+        label = detail.split(":", 1)[1] if ":" in detail else detail
+        prev = last_label.get(fam)
+        if label and not (prev and prev[1] == label and t0 * yr - prev[0] < 1.5):
+            ax.text(t0 * yr, y - 0.22 - 0.2 * (k % 2), label.replace("_", " "), fontsize=5.8, color=colour)
+            last_label[fam] = (t0 * yr, label)
+    kinds: set[str] = set()
+    for _, ev in events.iterrows():
         kind = str(ev["kind"])
-        if kind in ("diagnosis", "detection"):
+        if kind in ("diagnosis", "detection", "treatment_start", "treatment_end"):
             continue
-        marker, colour = _EVENT_STYLE.get(kind, ("o", "#555555"))
         organ = ev["organ"] if isinstance(ev["organ"], str) else ""
-        y = y_of[organ] if kind in ("symptom_onset", "skeletal_event", "progression") and organ in y_of else care
-        ax.scatter([ev["time_days"] * yr], [y], marker=marker, s=60 if marker == "*" else 36, color=colour,
+        y = y_of[organ] if kind in ("symptom_onset", "skeletal_event") and organ in y_of else 0
+        marker, colour = _event_style(kind)
+        ax.scatter([ev["time_days"] * yr], [y], marker=marker, s=60 if marker == "*" else 30, color=colour,
                    zorder=6)
-        if y == care:
-            text = (str(ev["detail"]) if kind.startswith("treatment") else
-                    f"{kind.replace('_', ' ')}" + (f": {ev['detail']}" if ev["detail"] else ""))
-            labels.setdefault(round(float(ev["time_days"]) * yr, 1), []).append(text.replace("_", " "))
-    for k, (t, texts) in enumerate(sorted(labels.items())):
-        ax.text(t, care - 0.3 - 0.32 * (k % 2), ", ".join(dict.fromkeys(texts)), fontsize=6.3,
-                color="#333", ha="left" if t <= 0.5 else "center")
+        kinds.add(kind)
     ax.axvline(0, color="#555", lw=0.8, ls="--")
-    ax.set_yticks([care, *range(len(rows))], ["care", *[o.replace("_", " ") for o in rows]], fontsize=7.5)
-    ax.set_ylim(len(rows) - 0.4, care - 1.05)
+    labels = [r.replace("_", " ") for r in care_rows] + [o.replace("_", " ") for o in rows]
+    ax.set_yticks(range(len(labels)), labels, fontsize=7.5)
+    ax.set_ylim(len(labels) - 0.4, -0.9)
+    if care_rows:
+        ax.axhline(len(care_rows) - 0.5, color="#cccccc", lw=0.6)
     ax.set_title(_describe(p, story), fontsize=8.2, loc="left")
     ax.grid(axis="y", visible=False)
+    return kinds
 
 
 def timeline_figure(patients: pd.DataFrame, lesions: pd.DataFrame, exams: pd.DataFrame, events: pd.DataFrame,
@@ -193,24 +230,26 @@ def timeline_figure(patients: pd.DataFrame, lesions: pd.DataFrame, exams: pd.Dat
         ax.text(0.5, 0.5, "no patient with distant disease in this run", ha="center", va="center")
         return svg_of(fig)
     pts = patients.set_index("patient_id")
-    heights = [2.0 + len(_rows(lesions[lesions["patient_id"] == pid])) for pid in stories["patient_id"]]
+    heights = [1.5 + len(_rows(lesions[lesions["patient_id"] == pid]))
+               + len(_care_rows(events[events["patient_id"] == pid])) for pid in stories["patient_id"]]
     fig, axes = new_figure(9.6, 0.42 * sum(heights) + 1.6, nrows=len(stories), sharex=True, squeeze=False,
                            height_ratios=heights)
     x_min = -years_before * DAYS_PER_YEAR
     last = 0.0
+    kinds: set[str] = set()
     for ax, (_, s) in zip(axes[:, 0], stories.iterrows(), strict=True):
         pid = int(s["patient_id"])
         p = pts.loc[pid]
         last = max(last, float(p["death_days"]) if pd.notna(p["death_days"]) else float(p["followup_end_days"]))
-        _draw_patient(ax, p, str(s["story"]), lesions[lesions["patient_id"] == pid],
-                      exams[exams["patient_id"] == pid], events[events["patient_id"] == pid], x_min)
+        kinds |= _draw_patient(ax, p, str(s["story"]), lesions[lesions["patient_id"] == pid],
+                               exams[exams["patient_id"] == pid], events[events["patient_id"] == pid], x_min)
     axes[-1, 0].set_xlim(-years_before - 0.2, last / DAYS_PER_YEAR + 0.4)
     axes[-1, 0].set_xlabel("years from diagnosis (dashed line)")
-    fig.legend(handles=_legend_handles(), loc="outside lower center", ncols=4, frameon=False, fontsize=7.2)
+    fig.legend(handles=_legend_handles(kinds), loc="outside lower center", ncols=4, frameon=False, fontsize=7.2)
     return svg_of(fig)
 
 
-def _legend_handles() -> Sequence[Line2D]:
+def _legend_handles(kinds: set[str]) -> Sequence[Line2D]:
     grey = "#6b6b6b"
     handles = [Line2D([], [], color=grey, lw=1.0, ls=":", label="dormant colony"),
                Line2D([], [], color=grey, lw=1.4, label="growing, under 2 mm: no scan can see it"),
@@ -218,8 +257,11 @@ def _legend_handles() -> Sequence[Line2D]:
                Line2D([], [], marker="D", color="white", markeredgecolor="#111", ls="", label="detected")]
     handles += [Line2D([], [], marker=m, color=c, ls="", markersize=7 if m in "|X" else 6, label=label)
                 for m, c, _, label in RESULT_STYLE.values()]
-    handles += [Line2D([], [], marker="*", color=_EVENT_STYLE["symptom_onset"][1], ls="", markersize=9,
-                       label="symptoms begin"),
-                Line2D([], [], marker="v", color="#2c7fb8", ls="", label="treatment"),
-                Line2D([], [], marker="X", color="#111", ls="", label="death")]
+    handles += [Line2D([], [], color="#2171b5", lw=4.0, alpha=0.75, label="treatment, start to end"),
+                Line2D([], [], marker="v", color="#2171b5", ls="", label="treatment given")]
+    order = [k for k in _EVENT_STYLE if k in kinds] + sorted(kinds - set(_EVENT_STYLE))
+    for kind in order:
+        marker, colour = _event_style(kind)
+        handles.append(Line2D([], [], marker=marker, color=colour, ls="", markersize=9 if marker == "*" else 6,
+                              label="symptoms begin" if kind == "symptom_onset" else kind.replace("_", " ")))
     return handles
