@@ -19,6 +19,7 @@ from metastasis.comparison import compare_runs
 from metastasis.report import build_comparison, build_report, page, timeline
 from metastasis.report.bodymap import body_map_svg
 from metastasis.results import Run
+from metastasis.vocabulary import ORGANS
 
 FIGURES = ("fig-stage", "fig-occult", "fig-bodymap", "fig-km", "fig-by-site", "fig-patterns", "fig-chain",
            "fig-lead-time", "fig-lethal", "fig-timeline")
@@ -136,7 +137,7 @@ def test_body_map_shades_the_most_reached_organ_darkest(run: Run) -> None:
     inv = analysis.organ_involvement(run.patients, run.lesions)
     svg = body_map_svg(inv)
     fills = dict(re.findall(r'data-organ="(\w+)" fill="#([0-9a-f]{6})"', svg))
-    assert set(fills) == set(markov.DISTANT_ORGANS) | {"regional_nodes"}
+    assert set(fills) == set(ORGANS)
 
     def lightness(hex_: str) -> int:
         return sum(int(hex_[i:i + 2], 16) for i in (0, 2, 4))

@@ -52,10 +52,12 @@ _ORGANS: dict[str, tuple[list[str], tuple[float, float], str]] = {
     "liver": ([f'<path d="M{_CX - 44},214 Q{_CX},204 {_CX + 26},214 Q{_CX + 8},240 {_CX - 24},246 '
                f'Q{_CX - 44},240 {_CX - 44},214 Z"/>'], (_CX - 36, 228), "left"),
     "other": ([f'<ellipse cx="{_CX + 6}" cy="282" rx="26" ry="14"/>'], (_CX + 22, 284), "right"),
+    "breast": ([f'<path d="M{_CX - 46},176 Q{_CX - 27},216 {_CX - 6},180 Z"/>',
+                f'<path d="M{_CX + 6},180 Q{_CX + 27},216 {_CX + 46},176 Z"/>'], (_CX + 34, 194), "right"),
     "regional_nodes": ([f'<circle cx="{x}" cy="{y}" r="4"/>' for x, y in
                         ((_CX + 47, 150), (_CX + 52, 160), (_CX + 45, 166))], (_CX + 52, 160), "right"),
 }
-_NAMES = {"brain": "brain", "distant_nodes": "distant lymph nodes", "lung": "lungs", "bone": "bone",
+_NAMES = {"breast": "breast (local recurrence)", "brain": "brain", "distant_nodes": "distant lymph nodes", "lung": "lungs", "bone": "bone",
           "liver": "liver", "other": "other organs", "regional_nodes": "armpit (regional) nodes"}
 
 
@@ -88,10 +90,7 @@ def body_map_svg(involvement: pd.DataFrame, title: str = "How often the disease 
              "</linearGradient></defs>",
              f'<g fill="none" stroke="{_OUTLINE}" stroke-width="5">{"".join(_SILHOUETTE)}</g>',
              f'<g fill="{_SKIN}" stroke="none">{"".join(_SILHOUETTE)}</g>',
-             # the breasts, the primary tumour in her left one (on the viewer's right)
-             f'<g fill="none" stroke="{_OUTLINE}" stroke-width="1.5">'
-             f'<path d="M{_CX - 44},176 Q{_CX - 26},206 {_CX - 8},180"/>'
-             f'<path d="M{_CX + 8},180 Q{_CX + 26},206 {_CX + 44},176"/></g>']
+             ]
     left: list[tuple[str, float]] = []
     right: list[tuple[str, float]] = []
     for organ, (shapes, (_, ay), side) in _ORGANS.items():
@@ -112,9 +111,9 @@ def body_map_svg(involvement: pd.DataFrame, title: str = "How often the disease 
             x_end = 150.0 if anchor == "start" else 410.0
             parts.append(f'<path d="M{ax},{ay} L{x_end},{y}" stroke="#8a8a8a" stroke-width="0.8" fill="none"/>'
                          f'<circle cx="{ax}" cy="{ay}" r="2" fill="#555"/>')
-            parts.append(f'<text x="{x_text}" y="{y - 4}" text-anchor="{anchor}" font-size="14" font-weight="600" '
+            parts.append(f'<text x="{x_text}" y="{y - 4}" text-anchor="{anchor}" font-size="15" font-weight="600" '
                          f'fill="#1f2933">{esc(_NAMES[organ])}</text>'
-                         f'<text x="{x_text}" y="{y + 12}" text-anchor="{anchor}" font-size="12" fill="#5f6b7a">'
+                         f'<text x="{x_text}" y="{y + 13}" text-anchor="{anchor}" font-size="13" fill="#5f6b7a">'
                          f"reached {pct(shares[organ])} · found {pct(found[organ])}</text>")
     parts.append('<circle cx="440" cy="589" r="5" fill="#6a51a3"/>'
                  '<text x="450" y="593" font-size="11" fill="#5f6b7a">the primary tumour</text>')
