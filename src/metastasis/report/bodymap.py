@@ -57,8 +57,9 @@ _ORGANS: dict[str, tuple[list[str], tuple[float, float], str]] = {
     "regional_nodes": ([f'<circle cx="{x}" cy="{y}" r="4"/>' for x, y in
                         ((_CX + 47, 150), (_CX + 52, 160), (_CX + 45, 166))], (_CX + 52, 160), "right"),
 }
-_NAMES = {"breast": "breast (local recurrence)", "brain": "brain", "distant_nodes": "distant lymph nodes", "lung": "lungs", "bone": "bone",
-          "liver": "liver", "other": "other organs", "regional_nodes": "armpit (regional) nodes"}
+_NAMES = {"breast": "breast (local recurrence)", "brain": "brain", "distant_nodes": "distant lymph nodes",
+          "lung": "lungs", "bone": "bone", "liver": "liver", "other": "other organs",
+          "regional_nodes": "armpit (regional) nodes"}
 
 
 def _shade(share: float, top: float) -> str:
