@@ -34,12 +34,17 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
     assert len(both) > 0.99 * (lp["seeded_days"] <= 0).sum()
     for col in cols[2:]:
         np.testing.assert_array_equal(both[f"{col}_pet"].to_numpy(), both[f"{col}_cxr"].to_numpy())
-    # patients operated on in both runs share their whole natural history, after day 0 too
+    # patients operated on at day 0 in both runs and never found metastatic in either (so never treated
+    # differently) share their whole natural history, after day 0 too
     def operated(run: Path) -> set[int]:
         ev = _frame(run, "events")
-        return set(ev.loc[ev["detail"] == "surgery:mastectomy", "patient_id"])
+        day0 = ev[(ev["kind"] == "treatment_start") & (ev["time_days"] == 0) & (ev["detail"] == "surgery:axillary")]
+        return set(day0["patient_id"])
 
-    same = operated(pet) & operated(cxr)
+    def metastatic(les: pd.DataFrame) -> set[int]:
+        return set(les.loc[les["organ"].isin(DISTANT_ORGANS) & les["detected_days"].notna(), "patient_id"])
+
+    same = (operated(pet) & operated(cxr)) - metastatic(lp) - metastatic(lc)
     nat = [*cols, "detectable_days", "ended_days"]
     a = lp[lp["patient_id"].isin(same) & (lp["origin"] != "aggregate")][nat].reset_index(drop=True)
     b = lc[lc["patient_id"].isin(same) & (lc["origin"] != "aggregate")][nat].reset_index(drop=True)

@@ -246,6 +246,78 @@ _add("symptoms.onset_mean_days", 30.0, "days", 1, 1000, "assumption: mean time f
 _add("symptoms.presentation_delay_mean_days", 21.0, "days", 0, 365,
      "assumption: mean delay from symptom onset to being seen (or the next clinic visit, if sooner)")
 
+# --- 5. Treatment -----------------------------------------------------------------------------------
+_TI = "inputs/treatment_inputs.csv"
+_EBCTCG = "set so that the EBCTCG 2011 arms (35.0 % vs 19.3 % any first recurrence at 10 years) are reproduced"
+_add("surgery.residual_probability_bcs", 0.3, "probability", 0, 1,
+     "assumption: " + _EBCTCG + " (residual disease after breast-conserving surgery with clear margins)")
+_add("surgery.positive_margin_odds_ratio", 2.44, "ratio", 1, 10,
+     "Houssami N et al. Ann Surg Oncol 2014;21:717 (odds of local recurrence with positive margins)")
+_add("surgery.residual_probability_mastectomy", 0.04, "probability", 0, 1,
+     "assumption: chest-wall recurrence after mastectomy of a few per cent")
+_add("surgery.residual_cells_log10_median", 5.0, "log10 cells", 0, 9, "assumption: " + _EBCTCG)
+_add("surgery.residual_cells_log10_sd", 1.0, "log10 cells", 0, 4, "assumption")
+_add("surgery.nodal_residual_probability", 0.05, "probability", 0, 1,
+     "assumption: a positive node left behind by axillary surgery (sentinel biopsy or dissection)")
+_add("radiotherapy.breast_surviving_fraction", 1e-6, "fraction", 1e-12, 1,
+     "assumption: whole-breast course, " + _EBCTCG)
+_add("radiotherapy.breast_day", 42.0, "days", 0, 365, "assumption: radiotherapy six weeks after surgery")
+_add("radiotherapy.breast_day_after_chemotherapy", 150.0, "days", 0, 365,
+     "assumption: radiotherapy after adjuvant chemotherapy")
+_add("radiotherapy.sbrt_surviving_fraction", 1e-7, "fraction", 1e-15, 1,
+     "assumption: ablative dose controls about 90 % of lesions (SABR-COMET local control)")
+_add("radiotherapy.palliative_surviving_fraction", 0.05, "fraction", 1e-6, 1,
+     "assumption: palliative 8 Gy x 1 or 20 Gy / 5 shrinks, rarely ablates")
+_add("radiotherapy.palliative_max_lesions", 3, "lesions", 1, 20, "assumption: painful sites treated per course")
+_add("radiotherapy.dose_margin_mm", 15.0, "mm", 0, 50,
+     "assumption: the 20 Gy isodose extends this far beyond an SBRT target")
+_add("radiotherapy.lung_volume_cm3", 4000.0, "cm^3", 1000, 8000, "MODEL.md 6 (lungs ~4,000 cm^3 of tissue)")
+_add("radiotherapy.lung_v20_limit_percent", 30.0, "percent", 1, 100, "QUANTEC via " + _TI)
+_add("radiotherapy.liver_volume_cm3", 1500.0, "cm^3", 500, 4000, "MODEL.md 6 (liver ~1,500 cm^3)")
+_add("radiotherapy.liver_spared_cm3", 700.0, "cm^3", 0, 3000, "AAPM TG-101 via " + _TI)
+_add("radiotherapy.liver_mean_dose_limit_gy", 30.0, "Gy", 1, 100, "QUANTEC via " + _TI)
+_add("radiotherapy.liver_target_dose_gy", 40.0, "Gy", 1, 100,
+     "assumption: mean dose inside the irradiated liver volume (for the mean-liver-dose check)")
+_add("radiotherapy.spinal_cord_lesions_per_course", 1, "lesions", 0, 10,
+     "AAPM TG-101 via " + _TI + ": one spinal target per single-fraction course keeps the cord under 14 Gy")
+_add("radiotherapy.spine_share_of_bone", 0.4, "probability", 0, 1,
+     "assumption: share of bone metastases in the spine")
+_add("radiotherapy.sbrt_treatment_death", 0.045, "probability per course", 0, 1,
+     "Palma DA et al. Lancet 2019 (SABR-COMET) via " + _TI)
+_add("chemotherapy.surviving_fraction_per_cycle", 0.3, "fraction", 1e-4, 1, CALIBRATED_GUESS,
+     "surviving fraction of sensitive growing cells per cycle", prior=("loguniform", 0.05, 0.8))
+_add("chemotherapy.resistant_fraction", 1e-6, "fraction", 0, 1e-2, CALIBRATED_GUESS,
+     "f_res: resistant cells per cell (times A^beta_r)", prior=("loguniform", 1e-9, 1e-4))
+_add("aggressiveness.beta_resistance", 1.0, "exponent", 0, 5, "MODEL.md 1 (beta_r; assumption for its size)")
+_add("chemotherapy.cycles_adjuvant", 6, "cycles", 1, 12, "standard adjuvant regimens (e.g. 6 cycles of FEC or TC)")
+_add("chemotherapy.cycles_per_line", 4, "cycles", 1, 12, "assumption: cycles before the first restaging")
+_add("chemotherapy.treatment_death_per_course", 0.005, "probability", 0, 0.2,
+     "assumption: toxic death of about 0.5 % per course")
+_add("endocrine.growth_factor", 0.15, "ratio", 0.01, 1,
+     "assumption: growth of sensitive HR+ lesions slowed to this share while on endocrine therapy")
+_add("anti_her2.growth_factor", 0.3, "ratio", 0.01, 1,
+     "assumption: growth of sensitive HER2+ lesions slowed to this share while on anti-HER2 therapy")
+_add("anti_her2.adjuvant_years", 1.0, "years", 0, 5, "one year of adjuvant trastuzumab (standard)")
+_add("systemic.suppression_resistant_share", 0.1, "probability", 0, 1,
+     "assumption: lesions insensitive to endocrine or anti-HER2 suppression (times A^beta_r)")
+_add("systemic.response_loss_per_organ", 0.3, "ratio", 0, 5,
+     "assumption (MODEL.md 5): each further organ involved divides the log-kill by (1 + this)")
+_add("systemic.progression_volume_ratio", 1.728, "ratio", 1, 10,
+     "RECIST 1.1: 20 % growth of diameters (1.2^3 in volume) or a new organ is progression")
+_add("health.visceral_kappa", 3.0, "per tolerance", 0, 50,
+     "assumption (MODEL.md 1): health = exp(-kappa * visceral burden / tolerance)")
+_add("health.min_for_systemic", 0.3, "score", 0, 1, "assumption: below it, palliative care only")
+_add("health.min_for_resection", 0.6, "score", 0, 1, "assumption: fitness for liver surgery")
+_add("liver.resection_r0", 0.83, "probability", 0, 1, "systematic review, Breast 2017 (PMID 28193572) via " + _TI)
+_add("liver.resection_mortality", 0.007, "probability", 0, 1,
+     "30-day mortality, systematic review, Breast 2017 (PMID 28193572) via " + _TI)
+_add("liver.max_lesions", 3, "lesions", 1, 20, "MODEL.md 5 (at most 3 liver lesions)")
+_add("liver.max_diameter_mm", 50.0, "mm", 1, 200, "MODEL.md 5 (lesions of at most 50 mm)")
+_add("skeletal.events_per_cm3_year", 0.1, "events per cm^3 per year", 0, 10,
+     "assumption: about one skeletal-related event a year at 10 cm^3 of bone disease")
+_add("skeletal.share_fracture", 0.6, "probability", 0, 1, "assumption")
+_add("skeletal.share_cord_compression", 0.15, "probability", 0, 1, "assumption (rest: hypercalcaemia)")
+
 # --- 6. Harm and death -------------------------------------------------------------------------------
 _add("death.scale_visceral", 0.05, "per day", 1e-5, 10, CALIBRATED_GUESS,
      "death hazard at organ burden equal to tolerance, liver, lung, brain", prior=("loguniform", 0.005, 0.5))
@@ -268,7 +340,7 @@ _add("engine.max_lesions_per_organ", 50, "lesions", 1, 1000,
 _add("engine.max_colonies_per_patient", 400, "colonies", 10, 100000,
      "structural: colonies tracked per patient; seeding stops past it (reached only with lethal burden)")
 
-#: The calibrated set (MODEL.md: twelve at most; treatment adds two).
+#: The calibrated set (MODEL.md: twelve at most).
 CALIBRATED: tuple[str, ...] = tuple(name for name, p in REGISTRY.items() if p.prior is not None)
 if len(CALIBRATED) > 12:
     raise ValueError("too many calibrated parameters")

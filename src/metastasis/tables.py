@@ -17,30 +17,25 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from metastasis.biology import growth
-from metastasis.detection.imaging import Hits
 from metastasis.engine import Course
 from metastasis.vocabulary import (
     DEATH_CAUSES,
     DETAIL_CODE,
     DETECTED_BY,
     END_REASONS,
-    EVENT_CODE,
     EVENT_DETAILS,
     EVENT_KINDS,
     LETHAL_ORIGINS,
     MODALITIES,
-    MODALITY_CODE,
     N_ORGANS,
     N_STAGES,
     ORGANS,
     ORIGIN_CODE,
     ORIGINS,
-    PURPOSE_CODE,
     PURPOSES,
     RESULTS,
     STAGES,
     SUBTYPES,
-    SYMPTOM_OF_ORGAN,
     T_STAGES,
 )
 
@@ -109,37 +104,6 @@ def _table(name: str, cols: dict[str, np.ndarray], vocab_of: dict[str, tuple[str
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _first_detection(course: Course) -> tuple[F64, NDArray[np.int8], F64]:
-    """Per final lesion row: first detection day (NaN), detected_by code, diameter then (mm)."""
-    les = course.lesions
-    n_rows = les.n
-    # staging hits point into the lesion store before colonies seeded after death were dropped: map by id
-    old = course.staging.findings.hits
-    old_store = course.staging_lesions
-    key_new = les.pid * 1_000_000 + les.lid
-    order = np.argsort(key_new)
-    key_old = old_store.pid[old.row] * 1_000_000 + old_store.lid[old.row]
-    mapped = order[np.searchsorted(key_new[order], key_old)]
-    hits = Hits.concat([Hits(mapped, old.time_days, old.modality, old.purpose), course.pathway.findings.hits])
-    by = np.where(hits.purpose == PURPOSE_CODE["symptoms"], len(DETECTED_BY) - 1, hits.modality + 1).astype(np.int8)
-    first = np.lexsort((by, hits.time_days, hits.row))
-    row_sorted = hits.row[first]
-    lead = np.r_[True, row_sorted[1:] != row_sorted[:-1]]
-    pick = first[lead]
-    detected = np.full(n_rows, np.nan)
-    detected_by = np.zeros(n_rows, dtype=np.int8)
-    detected[hits.row[pick]] = hits.time_days[pick]
-    detected_by[hits.row[pick]] = by[pick]
-    # the primary is diagnosed at day 0 whatever the work-up saw
-    primary = les.lid == 0
-    detected_by[primary & (detected_by == 0)] = MODALITY_CODE["clinical_exam"] + 1
-    detected[primary] = 0.0
-    cap = course.values["growth.carrying_capacity_mm3"]
-    t = np.where(np.isnan(detected), les.wake, detected)
-    d = growth.diameter_from_volume(growth.volume_at_time(t, les.wake, les.rate, cap))
-    return detected, detected_by, np.where(np.isnan(detected), np.nan, d)
-
-
 def build_tables(course: Course) -> dict[str, pa.Table]:
     """The four tables of a simulated course, rows sorted as SPEC lists, eligible patients only."""
     p = course.patients
@@ -149,11 +113,8 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     cap = course.values["growth.carrying_capacity_mm3"]
     eligible = course.eligible if course.eligible is not None else np.ones(n, dtype=bool)
 
-    # --- lesions ---
-    detected, detected_by, diam_det = _first_detection(course)
-    t1 = les.time_at_volume(float(growth.volume_from_diameter(course.values["detection.reportable_mm"])), cap)
-    listed = (np.isfinite(t1) | (les.lid == 0)) & eligible[les.pid]
-    t2 = les.time_at_volume(float(growth.volume_from_diameter(course.values["detection.visible_mm"])), cap)
+    # --- lesions: those reaching 1 mm (and the primary), founded before the patient's end ---
+    listed = ((~np.isnan(les.t_1mm)) | (les.lid == 0)) & eligible[les.pid] & (les.seeded < course.end_days[les.pid])
     rows = np.nonzero(listed)[0]
     rows = rows[np.lexsort((les.lid[rows], les.organ[rows], les.pid[rows]))]
     po = les.pid[rows] * N_ORGANS + les.organ[rows]
@@ -169,59 +130,25 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     lesion_cols: dict[str, np.ndarray] = {
         "patient_id": gid[les.pid[single]], "lesion_id": les.lid[single], "organ": les.organ[single],
         "origin": les.origin[single], "parent_lesion_id": les.parent[single], "seeded_days": les.seeded[single],
-        "dormant_until_days": dormant[single], "growth_rate_per_day": les.rate[single],
-        "detectable_days": t2[single], "detected_days": detected[single], "detected_by": detected_by[single],
-        "diameter_at_detection_mm": diam_det[single], "ended_days": les.ended[single],
+        "dormant_until_days": dormant[single], "growth_rate_per_day": les.base_rate[single],
+        "detectable_days": les.t_2mm[single], "detected_days": les.det_t[single], "detected_by": les.det_by[single],
+        "diameter_at_detection_mm": les.det_d[single], "ended_days": les.ended[single],
         "end_reason": les.end_reason[single],
     }
     if grouped.size:
-        gkey = les.pid[grouped] * N_ORGANS + les.organ[grouped]
-        ukey, inv = np.unique(gkey, return_inverse=True)
-        m = len(ukey)
-
-        def agg(values: np.ndarray, how: str) -> np.ndarray:
-            out = np.full(m, np.inf if how == "min" else -np.inf)
-            fn = np.minimum if how == "min" else np.maximum
-            fn.at(out, inv, np.where(np.isnan(values), np.inf if how == "min" else -np.inf, values))
-            return np.where(np.isfinite(out), out, np.nan)
-
-        first_det = agg(detected[grouped], "min")
-        t_det = np.where(np.isnan(first_det), 0.0, first_det)[inv]
-        vol = np.where((t_det >= les.wake[grouped]) & (t_det < les.ended[grouped]),
-                       growth.volume_at_time(t_det, les.wake[grouped], les.rate[grouped], cap), 0.0)
-        total = np.bincount(inv, weights=vol, minlength=m)
-        by = np.zeros(m, np.int8)
-        is_first = detected[grouped] == first_det[inv]
-        by[inv[is_first]] = detected_by[grouped][is_first]
-        ended = agg(les.ended[grouped], "max")
-        reason = np.zeros(m, np.int8)
-        is_last = les.ended[grouped] == ended[inv]
-        reason[inv[is_last]] = les.end_reason[grouped][is_last]
-        gpid = ukey // N_ORGANS
-        agg_cols = {
-            "patient_id": gid[gpid], "lesion_id": course.next_lid[gpid] + ukey % N_ORGANS,
-            "organ": (ukey % N_ORGANS).astype(np.int8), "origin": np.full(m, ORIGIN_CODE["aggregate"], np.int8),
-            "parent_lesion_id": np.full(m, -1, np.int64), "seeded_days": agg(les.seeded[grouped], "min"),
-            "dormant_until_days": np.full(m, np.nan),
-            "growth_rate_per_day": np.bincount(inv, weights=les.rate[grouped], minlength=m) / np.bincount(inv),
-            "detectable_days": agg(t2[grouped], "min"), "detected_days": first_det, "detected_by": by,
-            "diameter_at_detection_mm": np.where(np.isnan(first_det), np.nan, growth.diameter_from_volume(total)),
-            "ended_days": ended, "end_reason": reason,
-        }
-        lesion_cols = {k: np.concatenate((lesion_cols[k], agg_cols[k])) for k in lesion_cols}
+        lesion_cols = _with_aggregates(course, lesion_cols, grouped, cap)
     order = np.lexsort((lesion_cols["lesion_id"], lesion_cols["patient_id"]))
     lesion_cols = {k: v[order] for k, v in lesion_cols.items()}
-    lesion_cols["parent_lesion_id"] = np.where(lesion_cols["origin"] == ORIGIN_CODE["primary"], -1,
-                                               lesion_cols["parent_lesion_id"])
 
     # --- lethal lesion: the largest lesion of the lethal organ at death ---
     lethal_origin = np.zeros(n, np.int8)
     lethal_lid = np.full(n, -1, np.int64)
     dead = course.lethal_organ >= 0
-    cand = np.nonzero(dead[les.pid] & (les.organ == course.lethal_organ[les.pid]))[0]
+    cand = np.nonzero(dead[les.pid] & (les.organ == course.lethal_organ[les.pid])
+                      & (les.seeded < course.end_days[les.pid]) & (les.ended >= course.end_days[les.pid]))[0]
     if cand.size:
         t_death = course.end_days[les.pid[cand]]
-        v = np.where(les.wake[cand] <= t_death, growth.volume_at_time(t_death, les.wake[cand], les.rate[cand], cap), 0)
+        v = growth.volume_at_age(les.tau_at(t_death, cand), cap) * (les.wake[cand] <= t_death)
         best = np.lexsort((-v, les.pid[cand]))
         cp = les.pid[cand][best]
         lead_p = np.r_[True, cp[1:] != cp[:-1]]
@@ -237,15 +164,15 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
         "t_stage": course.t_index, "n_stage": course.n_index, "clinical_stage": course.clinical_stage,
         "true_stage": course.true_stage, "occult_distant": course.occult_distant,
         "micrometastatic_distant": course.micrometastatic, "aggressiveness": p.aggressiveness,
-        "distant_symptom_days": np.where(np.isfinite(course.pathway.distant_symptom_days),
-                                         course.pathway.distant_symptom_days, np.nan),
+        "distant_symptom_days": np.where(np.isfinite(course.distant_symptom_days), course.distant_symptom_days,
+                                         np.nan),
         "death_days": course.death_days, "death_cause": course.death_cause, "lethal_origin": lethal_origin,
         "followup_end_days": course.end_days,
     }
     patient_cols = {k: np.asarray(v)[keep] for k, v in patient_cols.items()}
 
     # --- exams ---
-    ex = [course.staging.findings.exams, course.pathway.findings.exams]
+    ex = course.exams
     e_pid = np.concatenate([e.pid for e in ex])
     exam_cols = {
         "patient_id": gid[e_pid], "time_days": np.concatenate([e.time_days for e in ex]),
@@ -258,37 +185,27 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
                         exam_cols["time_days"], exam_cols["patient_id"]))
     exam_cols = {k: v[order] for k, v in exam_cols.items()}
 
-    # --- events ---
-    ev: list[tuple[np.ndarray, ...]] = []  # (pid, time, kind, organ+1, lesion id, detail)
-    ev.append((keep, np.zeros(keep.size), np.full(keep.size, EVENT_CODE["diagnosis"]), np.full(keep.size, 1),
-               np.zeros(keep.size, np.int64), np.zeros(keep.size)))
-    det_rows = np.nonzero(~np.isnan(lesion_cols["detected_days"]))[0]
-    pid_of_gid = np.searchsorted(gid, lesion_cols["patient_id"][det_rows])
-    ev.append((pid_of_gid, lesion_cols["detected_days"][det_rows], np.full(det_rows.size, EVENT_CODE["detection"]),
-               lesion_cols["organ"][det_rows] + 1, lesion_cols["lesion_id"][det_rows],
-               np.where(lesion_cols["detected_by"][det_rows] == len(DETECTED_BY) - 1, DETAIL_CODE["symptoms"],
-                        lesion_cols["detected_by"][det_rows])))
-    sp, so = np.nonzero(~np.isnan(course.onset_days))
-    sym_code = np.array([DETAIL_CODE[SYMPTOM_OF_ORGAN[o]] for o in ORGANS])
-    ev.append((sp, course.onset_days[sp, so], np.full(sp.size, EVENT_CODE["symptom_onset"]), so + 1,
-               np.full(sp.size, -1), sym_code[so]))
-    sg = np.nonzero(course.surgery)[0]
-    for organ, lid, detail in (("breast", 0, "surgery:mastectomy"), ("regional_nodes", -1, "surgery:axillary")):
-        ev.append((sg, np.zeros(sg.size), np.full(sg.size, EVENT_CODE["treatment_start"]),
-                   np.full(sg.size, ORGANS.index(organ) + 1), np.full(sg.size, lid),
-                   np.full(sg.size, DETAIL_CODE[detail])))
+    # --- events: the care pathway's log, plus diagnosis and death ---
+    log = course.events
+    log.add(np.arange(n), 0.0, "diagnosis", ORGANS.index("breast"), 0, "")
     dp = np.nonzero(course.death_cause > 0)[0]
-    ev.append((dp, course.death_days[dp], np.full(dp.size, EVENT_CODE["death"]),
-               np.where(course.lethal_organ[dp] >= 0, course.lethal_organ[dp] + 1, 0), lethal_lid[dp],
-               np.array([DETAIL_CODE[DEATH_CAUSES[c]] for c in course.death_cause[dp]], dtype=np.int64)))
-    e = [np.concatenate([x[i] for x in ev]) for i in range(6)]
-    sel = eligible[e[0].astype(np.int64)]
-    event_cols = {"patient_id": gid[e[0][sel].astype(np.int64)], "time_days": e[1][sel].astype(np.float64),
-                  "kind": e[2][sel], "organ": e[3][sel], "lesion_id": e[4][sel].astype(np.int64), "detail": e[5][sel]}
+    log.add(dp, course.death_days[dp], "death", course.lethal_organ[dp].astype(np.int64), lethal_lid[dp],
+            np.array([DETAIL_CODE[DEATH_CAUSES[c]] for c in course.death_cause[dp]], dtype=np.int64))
+    e = log.arrays()
+    sel = eligible[e[0]] & (e[1] <= course.end_days[e[0]])
+    # events of lesions folded into an aggregate row name that row
+    lid_map = e[4][sel].copy()
+    if grouped.size:
+        key = les.pid[grouped] * 1_000_000 + les.lid[grouped]
+        order_g = np.argsort(key)
+        ev_key = e[0][sel] * 1_000_000 + lid_map
+        pos = np.clip(np.searchsorted(key[order_g], ev_key), 0, key.size - 1)
+        hit = (key[order_g][pos] == ev_key) & (lid_map >= 0)
+        lid_map[hit] = out_id[grouped[order_g[pos[hit]]]]
+    event_cols = {"patient_id": gid[e[0][sel]], "time_days": e[1][sel], "kind": e[2][sel], "organ": e[3][sel],
+                  "lesion_id": lid_map, "detail": e[5][sel]}
     order = np.lexsort((_rank(EVENT_KINDS)[event_cols["kind"]], event_cols["time_days"], event_cols["patient_id"]))
     event_cols = {k: v[order] for k, v in event_cols.items()}
-    lesion_keep = np.isin(lesion_cols["patient_id"], gid[keep])
-    lesion_cols = {k: v[lesion_keep] for k, v in lesion_cols.items()}
 
     return {
         "patients": _table("patients", patient_cols, {}),
@@ -296,6 +213,45 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
         "exams": _table("exams", exam_cols, {}),
         "events": _table("events", event_cols, {"organ": VOCAB["event_organ"]}),
     }
+
+
+def _with_aggregates(course: Course, cols: dict[str, np.ndarray], grouped: I64, cap: float) -> dict[str, np.ndarray]:
+    """Add one `aggregate` row per (patient, organ) for the lesions beyond the per-organ cap."""
+    les = course.lesions
+    gid = course.patients.patient_id
+    gkey = les.pid[grouped] * N_ORGANS + les.organ[grouped]
+    ukey, inv = np.unique(gkey, return_inverse=True)
+    m = len(ukey)
+
+    def agg(values: np.ndarray, how: str) -> np.ndarray:
+        out = np.full(m, np.inf if how == "min" else -np.inf)
+        fn = np.minimum if how == "min" else np.maximum
+        fn.at(out, inv, np.where(np.isnan(values), np.inf if how == "min" else -np.inf, values))
+        return np.where(np.isfinite(out), out, np.nan)
+
+    first_det = agg(les.det_t[grouped], "min")
+    t_det = np.where(np.isnan(first_det), 0.0, first_det)[inv]
+    vol = les.volume_at(t_det, cap, grouped)
+    total = np.bincount(inv, weights=vol, minlength=m)
+    by = np.zeros(m, np.int8)
+    is_first = les.det_t[grouped] == first_det[inv]
+    by[inv[is_first]] = les.det_by[grouped][is_first]
+    ended = agg(les.ended[grouped], "max")
+    reason = np.zeros(m, np.int8)
+    is_last = les.ended[grouped] == ended[inv]
+    reason[inv[is_last]] = les.end_reason[grouped][is_last]
+    gpid = ukey // N_ORGANS
+    agg_cols = {
+        "patient_id": gid[gpid], "lesion_id": course.next_lid[gpid] + ukey % N_ORGANS,
+        "organ": (ukey % N_ORGANS).astype(np.int8), "origin": np.full(m, ORIGIN_CODE["aggregate"], np.int8),
+        "parent_lesion_id": np.full(m, -1, np.int64), "seeded_days": agg(les.seeded[grouped], "min"),
+        "dormant_until_days": np.full(m, np.nan),
+        "growth_rate_per_day": np.bincount(inv, weights=les.base_rate[grouped], minlength=m) / np.bincount(inv),
+        "detectable_days": agg(les.t_2mm[grouped], "min"), "detected_days": first_det, "detected_by": by,
+        "diameter_at_detection_mm": np.where(np.isnan(first_det), np.nan, growth.diameter_from_volume(total)),
+        "ended_days": ended, "end_reason": reason,
+    }
+    return {k: np.concatenate((cols[k], agg_cols[k])) for k in cols}
 
 
 def write_part(directory: Path, name: str, index: int, table: pa.Table) -> Path:

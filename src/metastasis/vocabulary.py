@@ -102,12 +102,31 @@ DAYS_PER_YEAR = 365.25
 
 #: Every `detail` an event can carry (SPEC "events"); codes index this tuple.
 SURGERY_DETAILS: tuple[str, ...] = ("surgery:breast_conserving", "surgery:mastectomy", "surgery:axillary")
+MAX_LINES = 10
+_LINES = tuple(f"line{k}" for k in range(1, MAX_LINES + 1))
+TREATMENT_DETAILS: tuple[str, ...] = (
+    SURGERY_DETAILS
+    + ("radiotherapy:breast", "radiotherapy:palliative", "radiotherapy:sbrt", "chemotherapy:adjuvant")
+    + tuple(f"chemotherapy:{x}" for x in _LINES)
+    + ("endocrine:adjuvant",) + tuple(f"endocrine:{x}" for x in _LINES)
+    + ("anti_her2:adjuvant",) + tuple(f"anti_her2:{x}" for x in _LINES)
+    + ("resection:liver",)
+)
+NOT_TREATED_REASONS: tuple[str, ...] = (
+    "dose_limit:lung", "dose_limit:liver", "dose_limit:spinal_cord", "health", "too_many_lesions",
+)
+PALLIATIVE_DETAILS: tuple[str, ...] = ("pain", "breathing", "liver")
+SKELETAL_DETAILS: tuple[str, ...] = ("fracture", "spinal_cord_compression", "hypercalcaemia")
 EVENT_DETAILS: tuple[str, ...] = (
     ("",)
     + MODALITIES
     + ("symptoms",)
     + tuple(SYMPTOM_OF_ORGAN.values())
-    + SURGERY_DETAILS
+    + TREATMENT_DETAILS
+    + NOT_TREATED_REASONS
+    + PALLIATIVE_DETAILS
+    + SKELETAL_DETAILS
+    + _LINES
     + DEATH_CAUSES[1:]
 )
 DETAIL_CODE: dict[str, int] = {name: i for i, name in enumerate(EVENT_DETAILS)}

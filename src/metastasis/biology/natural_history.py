@@ -37,7 +37,18 @@ _COLUMNS: dict[str, type] = {
     "parent": np.int64,
     "seeded": np.float64,  # day the colony was founded
     "wake": np.float64,  # day growth starts (end of dormancy)
-    "rate": np.float64,  # Gompertz rate a, per day
+    "base_rate": np.float64,  # natural Gompertz rate a, per day
+    "rate": np.float64,  # current Gompertz rate (lower while therapy suppresses growth), per day
+    "t_ref": np.float64,  # start of the current growth segment (the wake day until something changes it)
+    "tau_ref": np.float64,  # Gompertz age at t_ref
+    "lam_ref": np.float64,  # expected colonies founded up to t_ref
+    "u_res": np.float64,  # uniform fixed at seeding: resistance to therapy (MODEL 5)
+    "spine": np.bool_,  # a bone lesion in the spine (spinal-cord dose limit)
+    "t_1mm": np.float64,  # first day >= 1 mm (NaN until then)
+    "t_2mm": np.float64,  # first day >= 2 mm, visible (NaN until then)
+    "det_t": np.float64,  # first detection day (NaN)
+    "det_by": np.int8,  # index into DETECTED_BY
+    "det_d": np.float64,  # diameter at first detection, mm
     "seed_rate": np.float64,  # m = mu A^beta_s (x secondary scale), colonies per day per cell^gamma
     "next_level": np.float64,  # expected-colony level at which the next colony is founded
     "n_children": np.int32,
@@ -64,8 +75,18 @@ class Lesions:
         raise AttributeError(name)
 
     def append(self, **new: np.ndarray) -> None:
-        """Append rows given as equal-length arrays, one per column."""
+        """Append rows given as equal-length arrays, one per column.
+
+        Omitted segment columns default to a lesion growing from one cell since ``wake`` at ``rate``;
+        omitted first-size and detection columns to "not yet".
+        """
         m = len(new["pid"])
+        new.setdefault("base_rate", new["rate"])
+        new.setdefault("t_ref", new["wake"])
+        for name in ("tau_ref", "lam_ref", "u_res", "det_by", "spine"):
+            new.setdefault(name, np.zeros(m))
+        for name in ("t_1mm", "t_2mm", "det_t", "det_d"):
+            new.setdefault(name, np.full(m, np.nan))
         need = self.n + m
         if need > len(self.cols["pid"]):
             cap = max(need, 2 * len(self.cols["pid"]))
@@ -87,16 +108,36 @@ class Lesions:
         out = Lesions(n=self.n, cols={k: self.__getattr__(k)[order].copy() for k in self.cols})
         return out
 
-    def volume_at(self, time_days: F64, capacity_mm3: float) -> F64:
-        """Volume (mm^3) of each lesion at ``time_days`` (one time per lesion); 0 before wake or once ended."""
-        alive = (time_days >= self.wake) & (time_days < self.ended)
-        v = growth.volume_at_time(time_days, self.wake, self.rate, capacity_mm3)
-        return np.where(alive, v, 0.0)
+    def tau_at(self, time_days: F64 | float, rows: I64 | None = None) -> F64:
+        """Gompertz age of each lesion (or of ``rows``) at ``time_days``, within its current growth segment."""
+        sl = slice(None) if rows is None else rows
+        dt = np.maximum(np.asarray(time_days) - self.t_ref[sl], 0.0)
+        return np.asarray(self.tau_ref[sl] + self.rate[sl] * dt, dtype=np.float64)
 
-    def time_at_volume(self, volume_mm3: float, capacity_mm3: float) -> F64:
-        """Day each lesion reaches ``volume_mm3`` (NaN if it ends first)."""
-        t = self.wake + growth.time_to_volume(volume_mm3, self.rate, capacity_mm3)
-        return np.where(t < self.ended, t, np.nan)
+    def volume_at(self, time_days: F64 | float, capacity_mm3: float, rows: I64 | None = None) -> F64:
+        """Volume (mm^3) at ``time_days`` (scalar or one per row); 0 while dormant and once ended."""
+        sl = slice(None) if rows is None else rows
+        t = np.asarray(time_days)
+        alive = (t >= self.wake[sl]) & (t < self.ended[sl])
+        return np.where(alive, growth.volume_at_age(self.tau_at(t, rows), capacity_mm3), 0.0)
+
+    def cells_at(self, time_days: F64 | float, capacity_mm3: float, rows: I64 | None = None) -> F64:
+        """Number of cells (at least 1 while alive and awake, 0 otherwise)."""
+        v = self.volume_at(time_days, capacity_mm3, rows)
+        return np.where(v > 0, np.maximum(np.round(v * growth.CELLS_PER_MM3), 1.0), 0.0)
+
+    def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
+        """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
+        now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
+        for col, diameter in (("t_1mm", 1.0), ("t_2mm", 2.0)):
+            target = float(growth.age_at_volume(growth.volume_from_diameter(diameter), capacity_mm3))
+            open_ = np.isnan(self.cols[col][: self.n][rows])
+            r, t_now = rows[open_], now[open_]
+            tau_ref, rate = self.tau_ref[r], self.rate[r]
+            start = np.maximum(self.t_ref[r], self.wake[r])
+            t_hit = np.where(tau_ref >= target, start, start + (target - tau_ref) / rate)
+            ok = (t_hit <= t_now) & (t_hit < self.ended[r])
+            self.set(col, r[ok], t_hit[ok])
 
 
 @dataclass(frozen=True)
@@ -118,6 +159,26 @@ class History:
     @property
     def capacity_mm3(self) -> float:
         return self.curve.capacity_mm3
+
+    def lam_at(self, lesions: Lesions, rows: I64, time_days: F64 | float) -> F64:
+        """Expected colonies founded by ``rows`` up to ``time_days`` (cumulative seeding level)."""
+        rate = lesions.rate[rows]
+        tau0 = lesions.tau_ref[rows]
+        tau1 = lesions.tau_at(time_days, rows)
+        grow = lesions.seed_rate[rows] / rate * self.curve.rate_scale * (self.curve.h(tau1) - self.curve.h(tau0))
+        return np.asarray(lesions.lam_ref[rows] + np.where(np.asarray(time_days) > lesions.t_ref[rows], grow, 0.0))
+
+    def new_segment(self, lesions: Lesions, rows: I64, time_days: float, tau: F64, rate: F64) -> None:
+        """Start a new growth segment at ``time_days`` for awake ``rows``: Gompertz age ``tau``, ``rate``.
+
+        The seeding level is carried over, so a therapy changes how fast a tumour seeds, never the
+        colonies it has already founded. First-size days are recorded before the change.
+        """
+        lesions.record_first_sizes(rows, time_days, self.capacity_mm3)
+        lesions.set("lam_ref", rows, self.lam_at(lesions, rows, time_days))
+        lesions.set("tau_ref", rows, tau)
+        lesions.set("t_ref", rows, time_days)
+        lesions.set("rate", rows, rate)
 
 
 def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[History, Lesions]:
@@ -166,16 +227,39 @@ def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[Hist
 
 def _new_rows(
     hist: History, pid: I64, lid: I64, origin: int, organ: int | NDArray[np.int8], parent: I64,
-    seeded: F64, wake: F64, rate: F64, seed_rate: F64,
+    seeded: F64, wake: F64, rate: F64, seed_rate: F64, tau: F64 | float = 0.0,
 ) -> dict[str, np.ndarray]:
+    """Columns of new lesions growing from Gompertz age ``tau`` (one cell: 0) from ``wake``."""
     m = len(pid)
-    first_level = streams.exponential(hist.seed, Process.NATURAL_HISTORY, hist.patient_id[pid], lid, 3)
+    gid = hist.patient_id[pid]
+
+    def u(j: int) -> F64:
+        return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid, lid, j)
+
+    organ_arr = np.broadcast_to(np.asarray(organ, dtype=np.int8), (m,))
+    nan = np.full(m, np.nan)
     return {
-        "pid": pid, "lid": lid, "organ": np.broadcast_to(organ, m), "origin": np.full(m, origin),
-        "parent": parent, "seeded": seeded, "wake": wake, "rate": rate, "seed_rate": seed_rate,
-        "next_level": first_level, "n_children": np.zeros(m, np.int32), "ended": np.full(m, np.inf),
-        "end_reason": np.zeros(m, np.int8),
+        "pid": pid, "lid": lid, "organ": organ_arr, "origin": np.full(m, origin),
+        "parent": parent, "seeded": seeded, "wake": wake, "base_rate": rate, "rate": rate, "seed_rate": seed_rate,
+        "t_ref": wake, "tau_ref": np.broadcast_to(np.asarray(tau, dtype=np.float64), (m,)), "lam_ref": np.zeros(m),
+        "next_level": -np.log(u(3)), "n_children": np.zeros(m, np.int32), "ended": np.full(m, np.inf),
+        "end_reason": np.zeros(m, np.int8), "u_res": u(5),
+        "spine": (organ_arr == ORGAN_CODE["bone"]) & (u(6) < hist.values["radiotherapy.spine_share_of_bone"]),
+        "t_1mm": nan, "t_2mm": nan.copy(), "det_t": nan.copy(), "det_by": np.zeros(m, np.int8),
+        "det_d": nan.copy(),
     }
+
+
+def add_lesions(hist: History, lesions: Lesions, pid: I64, origin: str, organ: int, parent: I64, time_days: float,
+                cells: F64, rate: F64, seed_rate: F64) -> I64:
+    """Add awake lesions of ``cells`` cells at ``time_days`` (residual disease); returns their rows."""
+    lid = hist.next_lid[pid].copy()
+    np.add.at(hist.next_lid, pid, 1)
+    tau = growth.age_at_volume(np.maximum(cells, 1.0) / growth.CELLS_PER_MM3, hist.capacity_mm3)
+    t = np.full(len(pid), time_days)
+    first = lesions.n
+    lesions.append(**_new_rows(hist, pid, lid, ORIGIN_CODE[origin], organ, parent, t, t, rate, seed_rate, tau))
+    return np.arange(first, lesions.n)
 
 
 def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | None = None) -> None:
@@ -199,25 +283,25 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     while rows.size:
         pid = lesions.pid[rows]
         end = np.minimum(until_days[pid], lesions.ended[rows])
-        live = (end > lesions.wake[rows]) & (lesions.seed_rate[rows] > 0) & np.isfinite(lesions.next_level[rows])
+        live = (end > lesions.t_ref[rows]) & (lesions.seed_rate[rows] > 0) & np.isfinite(lesions.next_level[rows])
         rows, pid, end = rows[live], pid[live], end[live]
-        a = lesions.rate[rows]
-        m = lesions.seed_rate[rows]
-        level_end = m / a * scale * hist.curve.h(a * (end - lesions.wake[rows]))
+        level_end = hist.lam_at(lesions, rows, end)
         due = level_end >= lesions.next_level[rows]
         rows, pid = rows[due], pid[due]
-        a, m = a[due], m[due]
-        tau = hist.curve.tau_at(lesions.next_level[rows] * a / (m * scale))
-        t_child = lesions.wake[rows] + tau / a
+        a, m = lesions.rate[rows], lesions.seed_rate[rows]
+        tau0 = lesions.tau_ref[rows]
+        h_star = hist.curve.h(tau0) + (lesions.next_level[rows] - lesions.lam_ref[rows]) * a / (m * scale)
+        tau = hist.curve.tau_at(h_star)
+        t_child = lesions.t_ref[rows] + (tau - tau0) / a
         # the per-patient cap, applied in order of seeding time
         order = np.lexsort((lesions.lid[rows], t_child, pid))
-        rows, pid, t_child, a = rows[order], pid[order], t_child[order], a[order]
+        rows, pid, t_child = rows[order], pid[order], t_child[order]
         first = np.r_[True, pid[1:] != pid[:-1]]
         rank = np.arange(len(pid)) - np.maximum.accumulate(np.where(first, np.arange(len(pid)), 0))
         room = hist.colonies[pid] + rank < cap
         capped_rows = rows[~room]
         lesions.set("next_level", capped_rows, np.inf)
-        rows, pid, t_child, a, rank = rows[room], pid[room], t_child[room], a[room], rank[room]
+        rows, pid, t_child, rank = rows[room], pid[room], t_child[room], rank[room]
 
         k = lesions.n_children[rows].astype(np.int64)
         lid = lesions.lid[rows]
@@ -267,9 +351,7 @@ def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: 
     match = (sorted_keys[pos] == key) if len(sorted_keys) else np.zeros(len(key), bool)
     rows = np.nonzero(match)[0]
     pair = order[pos[rows]]
-    sub = time_days[pair]
-    alive = (sub >= lesions.wake[rows]) & (sub < lesions.ended[rows])
-    v = np.where(alive, growth.volume_at_time(sub, lesions.wake[rows], lesions.rate[rows], capacity_mm3), 0.0)
+    v = lesions.volume_at(time_days[pair], capacity_mm3, rows)
     return np.asarray(np.bincount(pair, weights=v, minlength=len(pid)), dtype=np.float64)
 
 

@@ -17,7 +17,15 @@ from metastasis import streams
 from metastasis.biology import growth
 from metastasis.biology.natural_history import Lesions
 from metastasis.streams import Process
-from metastasis.vocabulary import COVERAGE, MODALITIES, N_ORGANS, ORGAN_CODE, RESULT_CODE
+from metastasis.vocabulary import (
+    COVERAGE,
+    DETECTED_BY,
+    MODALITIES,
+    N_ORGANS,
+    ORGAN_CODE,
+    PURPOSE_CODE,
+    RESULT_CODE,
+)
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -110,10 +118,11 @@ def expand(pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int | 
 
 
 class Scanner:
-    """Evaluates exams against the lesions of a batch.
+    """Evaluates exams against the lesions of a batch as they are at the moment of each exam.
 
-    Only lesions that ever reach the visible size can be seen; they are indexed by (patient, organ) so
-    that every exam-organ row meets only its own candidates.
+    Candidate lesions are indexed by (patient, organ) so that every exam-organ row meets only its own;
+    sizes come from each lesion's current growth segment, so exams are evaluated as the care pathway
+    reaches them.
     """
 
     def __init__(self, lesions: Lesions, imaging: Imaging, seed: int, patient_id: I64, capacity_mm3: float,
@@ -121,30 +130,32 @@ class Scanner:
         self.lesions, self.imaging, self.seed, self.patient_id = lesions, imaging, seed, patient_id
         self.capacity_mm3 = capacity_mm3
         self.confirmation_delay_days = confirmation_delay_days
-        t_visible = lesions.time_at_volume(float(growth.volume_from_diameter(imaging.visible_mm)), capacity_mm3)
-        rows = np.nonzero(np.isfinite(t_visible))[0]
-        key = lesions.pid[rows] * N_ORGANS + lesions.organ[rows]
-        order = np.argsort(key, kind="stable")
-        self.rows, self.key, self.t_visible = rows[order], key[order], t_visible[rows[order]]
 
     def evaluate(self, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: NDArray[np.int8],
                  organ: NDArray[np.int8], false_positives: bool = True) -> tuple[ExamRows, Hits]:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
         n = len(pid)
+        les = self.lesions
+        examined = np.zeros(len(self.patient_id), dtype=bool)
+        examined[pid] = True
+        t_min = float(time_days.min()) if n else 0.0
+        cand_rows = np.nonzero(examined[les.pid] & (les.ended > t_min))[0]
+        cand_key = les.pid[cand_rows] * N_ORGANS + les.organ[cand_rows]
+        order = np.argsort(cand_key, kind="stable")
+        cand_rows, cand_key = cand_rows[order], cand_key[order]
         key = pid * N_ORGANS + organ
-        lo = np.searchsorted(self.key, key, side="left")
-        hi = np.searchsorted(self.key, key, side="right")
+        lo = np.searchsorted(cand_key, key, side="left")
+        hi = np.searchsorted(cand_key, key, side="right")
         count = hi - lo
         exam = np.repeat(np.arange(n), count)
         starts = np.cumsum(count) - count
         cand = np.repeat(lo - starts, count) + np.arange(int(count.sum()))
-        row = self.rows[cand]
+        row = cand_rows[cand]
         t = time_days[exam]
-        present = (t >= self.t_visible[cand]) & (t < self.lesions.ended[row])
-        volume = growth.volume_at_time(t, self.lesions.wake[row], self.lesions.rate[row], self.capacity_mm3)
-        d = growth.diameter_from_volume(volume)
+        d = growth.diameter_from_volume(les.volume_at(t, self.capacity_mm3, row))
+        present = d >= self.imaging.visible_mm
         s = self.imaging.sensitivity(modality[exam], organ[exam], d)
-        u = conspicuity(self.seed, self.patient_id[pid[exam]], self.lesions.lid[row], modality[exam])
+        u = conspicuity(self.seed, self.patient_id[pid[exam]], les.lid[row], modality[exam])
         seen = present & (u < s)
         any_seen = np.bincount(exam[seen], minlength=n) > 0
         any_present = np.bincount(exam[present], minlength=n) > 0
@@ -159,3 +170,24 @@ class Scanner:
         rows = ExamRows(pid, time_days, modality, purpose, organ, result)
         hits = Hits(row[seen], t[seen], modality[exam][seen], purpose[exam][seen])
         return rows, hits
+
+
+def record_hits(lesions: Lesions, hits: Hits, capacity_mm3: float) -> I64:
+    """Store each lesion's first detection (day, by what, diameter); returns the rows detected for the first time.
+
+    ``detected_by`` is the modality, or ``symptoms`` for lesions found by a work-up that symptoms triggered.
+    """
+    if hits.row.size == 0:
+        return np.zeros(0, np.int64)
+    by = np.where(hits.purpose == PURPOSE_CODE["symptoms"], len(DETECTED_BY) - 1, hits.modality + 1).astype(np.int8)
+    order = np.lexsort((by, hits.time_days, hits.row))
+    r = hits.row[order]
+    lead = np.r_[True, r[1:] != r[:-1]]
+    pick = order[lead]
+    rows, t = hits.row[pick], hits.time_days[pick]
+    new = np.isnan(lesions.det_t[rows]) | (t < lesions.det_t[rows])
+    rows, t, by_new = rows[new], t[new], by[pick][new]
+    lesions.set("det_t", rows, t)
+    lesions.set("det_by", rows, by_new)
+    lesions.set("det_d", rows, growth.diameter_from_volume(lesions.volume_at(t, capacity_mm3, rows)))
+    return rows

@@ -24,6 +24,7 @@ from metastasis.scenario import Scenario
 from metastasis.streams import Process
 from metastasis.vocabulary import (
     DAYS_PER_MONTH,
+    DETAIL_CODE,
     FIRST_DISTANT,
     MODALITY_CODE,
     N_ORGANS,
@@ -32,6 +33,7 @@ from metastasis.vocabulary import (
     PURPOSE_CODE,
     RESULT_CODE,
     STAGES,
+    SYMPTOM_OF_ORGAN,
     T_STAGES,
 )
 
@@ -51,6 +53,9 @@ CONFIRMATION: dict[str, str] = {
 }
 _DIRECTED = np.array([MODALITY_CODE[ORGAN_DIRECTED[o]] for o in ORGANS], dtype=np.int8)
 _CONFIRM = np.array([MODALITY_CODE[CONFIRMATION[o]] for o in ORGANS], dtype=np.int8)
+SYMPTOM_OF_ORGAN_NAMES: tuple[str, ...] = tuple(SYMPTOM_OF_ORGAN[o] for o in ORGANS)
+#: Event detail code of each organ's symptom (index: organ code).
+DETAIL_OF_SYMPTOM: tuple[int, ...] = tuple(DETAIL_CODE[SYMPTOM_OF_ORGAN[o]] for o in ORGANS)
 #: Detection-stream key of the presentation delay of organ o: -(10 + o) (never a lesion id).
 _DELAY_KEY = -10
 
@@ -75,7 +80,7 @@ class Findings:
         )
 
 
-def _examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int) -> Findings:
+def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int) -> Findings:
     """Run exams (one per patient, day, modality) and the confirmation of each false positive."""
     rows = expand(pid, time_days, modality, purpose, scanner.imaging)
     exams, hits = scanner.evaluate(*rows)
@@ -138,120 +143,61 @@ def stage_at_diagnosis(scanner: Scanner, scenario: Scenario, t_index: NDArray[np
     for o in range(FIRST_DISTANT, N_ORGANS):
         use[symptomatic_organ[:, o], _DIRECTED[o]] = True
     pid, modality = np.nonzero(use)
-    findings = _examine(scanner, pid.astype(np.int64), np.zeros(len(pid)), modality.astype(np.int8),
+    findings = examine(scanner, pid.astype(np.int64), np.zeros(len(pid)), modality.astype(np.int8),
                         PURPOSE_CODE["staging"])
     first = _first_hit_per_patient_organ(scanner, findings.hits, n)
     distant_found = (first[:, FIRST_DISTANT:] <= 0.0).any(axis=1)
     return Staging(findings, np.asarray(symptomatic, dtype=bool), np.asarray(distant_found, dtype=bool))
 
 
-@dataclass
-class Pathway:
-    """Everything after day 0: exams, findings, and the days that matter for analysis."""
-
-    findings: Findings
-    #: day the metastatic pathway starts (first distant finding after staging; 0 if stage IV at day 0)
-    metastatic_from_days: F64
-    #: counterfactual day symptoms alone would have revealed distant disease (inf if never)
-    distant_symptom_days: F64
-
-
-def presentation_days(scenario: Scenario, values: dict[str, float], seed: int, patient_id: I64,
+def presentation_days(scenario: Scenario, values: dict[str, float], seed: int, patient_id: I64, organ: I64,
                       onset_days: F64) -> F64:
-    """Day each organ's symptoms bring the patient to care: after a delay or at the next visit (inf: never)."""
-    n = len(patient_id)
+    """Day an organ's symptoms bring the patient to care: after a delay, or at the next clinic visit if
+    that comes first; onset before diagnosis (not found at staging) is reported at the first visit or
+    after the delay. ``patient_id``, ``organ`` and ``onset_days`` are aligned arrays."""
     visit = scenario.followup.clinic_visit_every_months * DAYS_PER_MONTH
     visit_until = scenario.followup.clinic_visit_until_months * DAYS_PER_MONTH
-    organ = np.arange(N_ORGANS)
-    u = streams.uniform(seed, Process.DETECTION, patient_id[:, None], _DELAY_KEY - organ[None, :], 0)
+    u = streams.uniform(seed, Process.DETECTION, patient_id, _DELAY_KEY - organ, 0)
     delay = -np.log(u) * values["symptoms.presentation_delay_mean_days"]
-    onset = np.where(np.isnan(onset_days), np.inf, onset_days)
-    after = np.maximum(onset, 0.0)
+    after = np.maximum(onset_days, 0.0)
     next_visit = np.maximum(np.ceil(after / visit), 1.0) * visit
     next_visit = np.where(next_visit <= visit_until, next_visit, np.inf)
-    by_delay = onset + delay
+    by_delay = onset_days + delay
     by_delay = np.where(by_delay > 0.0, by_delay, np.inf)
-    seen = np.minimum(by_delay, next_visit)
-    seen = np.where(np.isfinite(onset), seen, np.inf)
-    assert seen.shape == (n, N_ORGANS)
-    return seen
+    return np.asarray(np.minimum(by_delay, next_visit), dtype=np.float64)
 
 
-def follow(scanner: Scanner, scenario: Scenario, values: dict[str, float], seed: int, patient_id: I64,
-           staging: Staging, onset_days: F64, end_days: F64) -> Pathway:
-    """Follow-up, symptoms and restaging from day 0 until ``end_days`` (death or horizon) per patient."""
-    n = len(patient_id)
-    seen = presentation_days(scenario, values, seed, patient_id, onset_days)
-    seen[:, :FIRST_DISTANT] = np.inf
-    seen = np.where(seen < end_days[:, None], seen, np.inf)
-    with np.errstate(invalid="ignore"):
-        presented = np.where(onset_days <= 0.0, 0.0, seen)
-    presented[:, :FIRST_DISTANT] = np.inf
-    distant_symptom_days = presented.min(axis=1)
-
-    # follow-up exams and clinic visits, for patients without distant disease at day 0
-    fu = ~staging.distant_found
-    pids, times, mods = [], [], []
-    schedule = [(e.modality, e.every_months, e.from_months, e.until_months) for e in scenario.followup.exams]
+def followup_schedule(scenario: Scenario, pid: I64, end_days: F64) -> tuple[I64, F64, NDArray[np.int8]]:
+    """Scheduled follow-up exams and clinic visits of patients ``pid`` before ``end_days``, sorted by day."""
     f = scenario.followup
+    schedule = [(e.modality, e.every_months, e.from_months, e.until_months) for e in f.exams]
     schedule.append(("clinical_exam", f.clinic_visit_every_months, f.clinic_visit_every_months,
                      f.clinic_visit_until_months))
-    fu_pid = np.nonzero(fu)[0]
+    pids, times, mods = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int8)]
     for modality, every, start, until in schedule:
         t = np.arange(start, until + 1e-9, every) * DAYS_PER_MONTH
         t = t[t > 0.0]
         if t.size == 0:
             continue
-        ok = t[None, :] < end_days[fu_pid, None]
-        p, k = np.nonzero(ok)
-        pids.append(fu_pid[p])
+        p, k = np.nonzero(t[None, :] < end_days[pid, None])
+        pids.append(pid[p])
         times.append(t[k])
         mods.append(np.full(len(p), MODALITY_CODE[modality], np.int8))
-    p, t, m = _unique_exams(np.concatenate(pids or [np.zeros(0, np.int64)]),
-                            np.concatenate(times or [np.zeros(0)]), np.concatenate(mods or [np.zeros(0, np.int8)]))
-    followup = _examine(scanner, p, t, m, PURPOSE_CODE["followup"])
-    first_fu = _first_hit_per_patient_organ(scanner, followup.hits, n)
-    t_exam = first_fu[:, FIRST_DISTANT:].min(axis=1)
-    t_sym = seen[:, FIRST_DISTANT:].min(axis=1)
-    start_days = np.where(fu, np.minimum(t_exam, t_sym), 0.0)
-    by_exam = fu & (t_exam <= t_sym) & np.isfinite(t_exam)
-    les = scanner.lesions
-    followup = followup.keep(followup.exams.time_days <= start_days[followup.exams.pid],
-                             followup.hits.time_days <= start_days[les.pid[followup.hits.row]])
+    p, t, m = _unique_exams(np.concatenate(pids), np.concatenate(times), np.concatenate(mods))
+    order = np.argsort(t, kind="stable")
+    return p[order], t[order], m[order]
 
-    # restaging while metastatic: at the finding (when an exam found it), then every interval
-    every = scenario.restaging.every_months * DAYS_PER_MONTH
-    metastatic = np.isfinite(start_days) & (start_days < end_days)
-    mp = np.nonzero(metastatic)[0]
-    k_first = np.where(by_exam[mp], 0, 1)
-    k_count = np.maximum(np.ceil((end_days[mp] - start_days[mp]) / every), 0).astype(np.int64) + 1 - k_first
-    k_count = np.maximum(k_count, 0)
-    rp = np.repeat(mp, k_count)
-    k = np.repeat(k_first, k_count) + np.arange(int(k_count.sum())) - np.repeat(np.cumsum(k_count) - k_count, k_count)
-    rt = start_days[rp] + k * every
-    keep = rt < end_days[rp]
-    rp, rt = rp[keep], rt[keep]
-    restage_mods = np.array([MODALITY_CODE[x] for x in scenario.restaging.modalities], np.int8)
-    rp2 = np.repeat(rp, len(restage_mods))
-    rt2 = np.repeat(rt, len(restage_mods))
-    rm2 = np.tile(restage_mods, len(rp))
-    restaging = _examine(scanner, rp2, rt2, rm2, PURPOSE_CODE["restaging"])
 
-    # symptom work-ups for organs whose symptoms come before any exam has found them
-    found = np.minimum.reduce([
-        _first_hit_per_patient_organ(scanner, staging.findings.hits, n),
-        _first_hit_per_patient_organ(scanner, followup.hits, n),
-        _first_hit_per_patient_organ(scanner, restaging.hits, n),
-    ])
-    need = np.isfinite(seen) & (seen >= start_days[:, None]) & (seen < found)
-    sp, so = np.nonzero(need)
-    st = seen[sp, so]
-    sp_all = np.concatenate([np.repeat(sp, len(restage_mods)), sp])
-    st_all = np.concatenate([np.repeat(st, len(restage_mods)), st])
-    sm_all = np.concatenate([np.tile(restage_mods, len(sp)), _DIRECTED[so]])
-    sp_u, st_u, sm_u = _unique_exams(sp_all.astype(np.int64), st_all, sm_all.astype(np.int8))
-    symptoms = _examine(scanner, sp_u, st_u, sm_u, PURPOSE_CODE["symptoms"])
-
-    findings = Findings.concat([followup, restaging, symptoms])
-    return Pathway(findings, np.where(np.isfinite(start_days) & (start_days < end_days), start_days, np.inf),
-                   distant_symptom_days)
+def workup(scanner: Scanner, pid: I64, time_days: F64, modalities: list[str], purpose: str,
+           directed_organ: I64 | None = None) -> Findings:
+    """A work-up: the given modalities for every patient (plus the exam directed at a symptomatic organ)."""
+    mods = np.array([MODALITY_CODE[m] for m in modalities], np.int8)
+    p = np.repeat(pid, len(mods))
+    t = np.repeat(time_days, len(mods))
+    m = np.tile(mods, len(pid))
+    if directed_organ is not None:
+        p = np.concatenate([p, pid])
+        t = np.concatenate([t, time_days])
+        m = np.concatenate([m, _DIRECTED[directed_organ]])
+    p, t, m = _unique_exams(p.astype(np.int64), t.astype(np.float64), m.astype(np.int8))
+    return examine(scanner, p, t, m, PURPOSE_CODE[purpose])

@@ -1,0 +1,51 @@
+"""Symptoms (MODEL.md 4): an organ's burden past its threshold starts a hazard of symptom onset.
+
+Thresholds are one calibrated scale times fixed organ volumes; onset follows the crossing after an
+exponential time. The draw is keyed by patient and organ in the natural-history stream, so the same
+crossing gives the same onset in every scenario (and in the symptom-only counterfactual).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis import streams
+from metastasis.biology import natural_history as nh
+from metastasis.streams import Process
+from metastasis.vocabulary import FIRST_DISTANT, N_ORGANS, ORGANS
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+#: Natural-history stream key of organ o's symptom-onset draw: -(100 + o) (never a lesion id).
+_ONSET_KEY = -100
+
+
+def thresholds_mm3(values: dict[str, float]) -> F64:
+    """Burden (mm^3) past which each organ may cause symptoms."""
+    base_cm3 = np.array([values[f"symptoms.threshold_cm3.{o}"] for o in ORGANS])
+    return base_cm3 * 1000.0 * values["symptoms.threshold_scale"]
+
+
+def onset_after_crossing(seed: int, patient_id: I64, organ: I64, crossing_days: F64, values: dict[str, float]) -> F64:
+    """Day of symptom onset given the day the organ's burden crossed its threshold."""
+    e = streams.exponential(seed, Process.NATURAL_HISTORY, patient_id, _ONSET_KEY - organ, 0)
+    return np.asarray(crossing_days + e * values["symptoms.onset_mean_days"], dtype=np.float64)
+
+
+def onsets_before_diagnosis(hist: nh.History, lesions: nh.Lesions, values: dict[str, float]) -> F64:
+    """Onset (days, NaN if none yet) of every distant organ already past its threshold at day 0."""
+    n = len(hist.patient_id)
+    cap = hist.capacity_mm3
+    onset = np.full((n, N_ORGANS), np.nan)
+    burden = nh.organ_burden(lesions, np.zeros(n), n, cap)
+    theta = thresholds_mm3(values)
+    over = burden > theta
+    over[:, :FIRST_DISTANT] = False
+    p, o = np.nonzero(over)
+    if p.size:
+        birth = lesions.seeded[lesions.lid == 0]  # primary rows are the first n rows, in patient order
+        crossing = nh.crossing_days(lesions, p, o.astype(np.int8), theta[o], birth[p], np.zeros(len(p)), cap)
+        onset[p, o] = onset_after_crossing(hist.seed, hist.patient_id[p], o, crossing, values)
+    return onset

@@ -1,0 +1,322 @@
+"""After diagnosis, step by step: tumours grow and seed, the care pathway examines, treatment acts,
+symptoms start, and patients die (MODEL.md 3-6).
+
+Each step (``death.step_days``) runs in causal order: scheduled adjuvant courses and the growth rates
+of running therapies; seeding up to the end of the step; the exams that fall in the step (follow-up,
+restaging, symptom work-ups, each evaluated at its own day against the lesions as they are then);
+decisions at the end of the step (metastatic plan, next line at progression, palliative radiotherapy,
+resection of a local recurrence); then burden, the death hazard, symptom onset and skeletal events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis import streams
+from metastasis.biology import growth
+from metastasis.biology import natural_history as nh
+from metastasis.care import FOLLOWUP, METASTATIC, PALLIATIVE, CareState
+from metastasis.detection import schedule, symptoms
+from metastasis.detection.imaging import ExamRows, Scanner, record_hits
+from metastasis.mortality import cancer_hazard, lethal_organ
+from metastasis.streams import Process
+from metastasis.treatment import plan
+from metastasis.vocabulary import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    DETAIL_CODE,
+    DETECTED_BY,
+    FIRST_DISTANT,
+    N_ORGANS,
+    ORGAN_CODE,
+    SKELETAL_DETAILS,
+)
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+_DEATH_CANCER = 1
+_SKELETAL_KEY = 20  # death-stream key of skeletal-event draws (counter: step index * 2 + j)
+_VISCERAL = np.array([ORGAN_CODE["lung"], ORGAN_CODE["liver"], ORGAN_CODE["brain"]])
+
+
+@dataclass
+class Outcome:
+    """What the pathway produced: exam rows, and each patient's death (day, cause code, lethal organ)."""
+
+    exams: list[ExamRows]
+    death_days: F64  # inf if alive at the horizon
+    death_cause: NDArray[np.int8]  # index of DEATH_CAUSES
+    lethal_organ: NDArray[np.int8]  # -1 if not a cancer death
+
+
+def _detection_events(state: CareState, rows: I64) -> None:
+    les = state.lesions
+    by = les.det_by[rows].astype(np.int64)
+    detail = np.where(by == len(DETECTED_BY) - 1, DETAIL_CODE["symptoms"], by)
+    state.events.add(les.pid[rows], les.det_t[rows], "detection", les.organ[rows].astype(np.int64), les.lid[rows],
+                     detail)
+
+
+def _findings(state: CareState, scanner: Scanner, found: schedule.Findings, exams: list[ExamRows]) -> I64:
+    """Keep exam rows, record first detections (events, known organs); returns newly detected rows."""
+    exams.append(found.exams)
+    new = record_hits(state.lesions, found.hits, state.capacity_mm3)
+    _detection_events(state, new)
+    state.known[state.lesions.pid[new], state.lesions.organ[new]] = True
+    _ = scanner
+    return new
+
+
+def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: float) -> F64:
+    """Counterfactual: first day symptoms alone would reveal distant disease if nothing were done from t0.
+
+    Lesions alive at ``t0`` keep growing at their natural rate; onset and presentation use the same
+    draws as the simulated course. Organs already past their threshold keep their known onset.
+    """
+    les, v, cap = state.lesions, state.values, state.capacity_mm3
+    theta = symptoms.thresholds_mm3(v)
+    best = np.full(len(pid), np.inf)
+    if pid.size == 0:
+        return best
+    mask = np.zeros(len(state.patients), bool)
+    mask[pid] = True
+    rows = np.nonzero(mask[les.pid] & (les.ended > t0) & (les.organ >= FIRST_DISTANT))[0]
+    tau0 = les.tau_at(t0, rows)
+    start = np.maximum(les.wake[rows], t0)
+
+    def burden(p_idx: I64, organ: I64, t: F64) -> F64:
+        key = les.pid[rows] * N_ORGANS + les.organ[rows]
+        pair = pid[p_idx] * N_ORGANS + organ
+        order = np.argsort(pair)
+        pos = np.clip(np.searchsorted(pair[order], key), 0, len(pair) - 1)
+        hit = pair[order][pos] == key
+        j = order[pos[hit]]
+        r = np.nonzero(hit)[0]
+        tau = np.where(les.wake[rows[r]] <= t0, tau0[r], 0.0) + les.base_rate[rows[r]] * np.maximum(
+            t[j] - start[r], 0.0)
+        vol = np.where(t[j] >= les.wake[rows[r]], growth.volume_at_age(tau, cap), 0.0)
+        return np.asarray(np.bincount(j, weights=vol, minlength=len(pair)), dtype=np.float64)
+
+    grid_p, grid_o = np.meshgrid(np.arange(len(pid)), np.arange(FIRST_DISTANT, N_ORGANS), indexing="ij")
+    p_idx, organ = grid_p.ravel(), grid_o.ravel()
+    known_onset = state.onset[pid[p_idx], organ]
+    lo, hi = np.full(p_idx.size, t0), np.full(p_idx.size, horizon)
+    reaches = burden(p_idx, organ, hi) > theta[organ]
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        over = burden(p_idx, organ, mid) > theta[organ]
+        hi, lo = np.where(over, mid, hi), np.where(over, lo, mid)
+    onset = symptoms.onset_after_crossing(state.seed, state.hist.patient_id[pid[p_idx]], organ, hi, v)
+    onset = np.where(np.isnan(known_onset), np.where(reaches, onset, np.inf), known_onset)
+    seen = schedule.presentation_days(state.scenario, v, state.seed, state.hist.patient_id[pid[p_idx]], organ,
+                                      np.where(np.isfinite(onset), onset, 1e12))
+    seen = np.where(np.isfinite(onset), np.maximum(seen, t0), np.inf)
+    np.minimum.at(best, p_idx, seen)
+    return best
+
+
+def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_death: F64, horizon: float) -> Outcome:
+    """The whole course after diagnosis for every patient of the batch."""
+    les, v, sc, cap = state.lesions, state.values, state.scenario, state.capacity_mm3
+    n = len(state.patients)
+    gid = state.hist.patient_id
+    step = v["death.step_days"]
+    restage_every = sc.restaging.every_months * DAYS_PER_MONTH
+    stop = np.minimum(other_death, horizon)
+    theta = symptoms.thresholds_mm3(v)
+    threshold_e = streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0)
+    exams: list[ExamRows] = [staging.findings.exams]
+
+    new = record_hits(les, staging.findings.hits, cap)
+    _detection_events(state, new)
+    state.known[les.pid[new], les.organ[new]] = True
+    primary = np.nonzero(les.lid == 0)[0]
+    undetected = primary[np.isnan(les.det_t[primary])]
+    les.set("det_t", undetected, 0.0)  # the primary is diagnosed at day 0 whatever the work-up saw
+    les.set("det_by", undetected, 1)  # clinical_exam
+    les.set("det_d", undetected, state.patients.tumour_diameter_mm[les.pid[undetected]])
+    operated = ~staging.distant_found
+    plan.adjuvant(state, operated)
+    state.known[operated, :FIRST_DISTANT] = False  # the breast and the axilla were cleared by surgery
+
+    # symptoms present at diagnosis but not explained by the staging work-up come back later
+    state.onset[:] = np.where(np.isnan(state.onset), np.nan, state.onset)
+    p, o = np.nonzero(~np.isnan(state.onset))
+    state.presentation[p, o] = schedule.presentation_days(sc, v, state.seed, gid[p], o, state.onset[p, o])
+    state.presented[p, o] = state.known[p, o] | (state.onset[p, o] <= 0.0)
+    state.distant_symptom_days[np.nonzero(staging.symptomatic)[0]] = 0.0
+
+    iv = np.nonzero(staging.distant_found)[0]
+    state.metastatic_from[iv] = 0.0
+    state.next_restage[iv] = restage_every
+    state.distant_symptom_days[iv] = np.minimum(state.distant_symptom_days[iv],
+                                                _projected_presentation(state, iv, 0.0, horizon))
+    state.end_days[:] = stop
+    plan.start_metastatic(state, iv, 0.0)
+
+    fu_pid, fu_t, fu_m = schedule.followup_schedule(sc, np.nonzero(operated)[0], stop)
+    cursor = 0
+    cancer_death = np.full(n, np.inf)
+    organ_at_death = np.full(n, -1, np.int8)
+    cum = np.zeros(n)
+    h_prev = np.zeros(n)
+    burden_prev = np.zeros((n, N_ORGANS))
+    live = np.nonzero(les.ended > 0.0)[0]
+    step_index = 0
+    t = 0.0
+    while t < horizon:
+        t1 = min(t + step, horizon)
+        dead = np.minimum(cancer_death, state.treatment_death)
+        in_play = (stop > t) & (dead > t)
+        plan.scheduled_kills(state, t, t1)
+        plan.finish_windows(state, t, t1)
+        lp = les.pid[live]
+        live = live[in_play[lp] & (les.ended[live] > t)]
+        plan.suppression_rates(state, live, t)
+        limit = np.where(in_play, np.minimum(np.minimum(t1, stop), dead), -np.inf)
+        first_new = les.n
+        nh.seed_until(state.hist, les, limit, rows=live)
+        live = np.concatenate((live, np.arange(first_new, les.n)))
+
+        # --- exams that fall in this step ---
+        cursor_end = int(np.searchsorted(fu_t, t1, side="left"))
+        sl = slice(cursor, cursor_end)
+        cursor = cursor_end
+        fp_, ft_, fm_ = fu_pid[sl], fu_t[sl], fu_m[sl]
+        keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_]) & (ft_ < stop[fp_])
+        before_known = state.known.copy()
+        if keep.any():
+            _findings(state, scanner, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
+                                                       schedule.PURPOSE_CODE["followup"]), exams)
+        due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < stop)
+                         & (state.next_restage < dead))[0]
+        restaged = due
+        if due.size:
+            _findings(state, scanner, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
+                                                      "restaging"), exams)
+            state.next_restage[due] += restage_every
+        wk = np.nonzero((state.workup_due < t1) & (state.workup_due < dead) & (state.mode != PALLIATIVE))[0]
+        if wk.size:
+            _findings(state, scanner, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
+                                                      "restaging"), exams)
+            state.workup_due[wk] = np.inf
+        sp, so = np.nonzero((state.presentation < t1) & ~state.presented & ~state.known
+                            & (state.mode != PALLIATIVE)[:, None] & (state.presentation < dead[:, None]))
+        state.presented[sp, so] = True
+        if sp.size:
+            _findings(state, scanner, schedule.workup(scanner, sp, state.presentation[sp, so],
+                                                      sc.restaging.modalities, "symptoms", so), exams)
+
+        # --- decisions at the end of the step ---
+        newly = state.known & ~before_known
+        new_distant = np.nonzero((state.mode == FOLLOWUP) & newly[:, FIRST_DISTANT:].any(axis=1))[0]
+        if new_distant.size:
+            rows = nh_rows = np.nonzero(np.isin(les.pid, new_distant) & (les.organ >= FIRST_DISTANT))[0]
+            first = np.full(n, np.inf)
+            np.minimum.at(first, les.pid[nh_rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
+            state.metastatic_from[new_distant] = first[new_distant]
+            state.next_restage[new_distant] = first[new_distant] + restage_every
+            by_symptoms = np.isfinite(state.presentation[new_distant]).any(axis=1) & (
+                state.presentation[new_distant].min(axis=1) <= first[new_distant])
+            state.distant_symptom_days[new_distant] = np.where(
+                by_symptoms, state.presentation[new_distant].min(axis=1),
+                _projected_presentation(state, new_distant, t1, horizon))
+            needs = new_distant[~by_symptoms]
+            if needs.size:
+                _findings(state, scanner, schedule.workup(scanner, needs, np.full(needs.size, t1),
+                                                          sc.restaging.modalities, "restaging"), exams)
+            plan.start_metastatic(state, new_distant, t1)
+        local = np.nonzero((state.mode == FOLLOWUP) & newly[:, :FIRST_DISTANT].any(axis=1))[0]
+        if local.size:
+            rows = np.nonzero(np.isin(les.pid, local) & (les.organ < FIRST_DISTANT) & (les.ended > t1)
+                              & ~np.isnan(les.det_t))[0]
+            nh.end_lesions(les, rows, t1, "resected")
+            for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
+                code = ORGAN_CODE[organ]
+                pts = np.unique(les.pid[rows[les.organ[rows] == code]])
+                state.events.add(pts, t1, "treatment_start", code, -1, detail)
+            state.known[local, :FIRST_DISTANT] = False
+            state.presented[local, :FIRST_DISTANT] = False
+            state.workup_due[local] = np.minimum(state.workup_due[local], t1)
+        if restaged.size:
+            rp = restaged[state.mode[restaged] == METASTATIC]
+            rows = np.nonzero(np.isin(les.pid, rp) & (les.organ >= FIRST_DISTANT) & ~np.isnan(les.det_t))[0]
+            measured = np.bincount(les.pid[rows], weights=les.volume_at(t1, cap, rows), minlength=n)[rp]
+            new_organ = (state.known[rp, FIRST_DISTANT:] & ~state.organs_at_line[rp, FIRST_DISTANT:]).any(axis=1)
+            grew = measured > state.nadir_mm3[rp] * v["systemic.progression_volume_ratio"]
+            progressed = rp[new_organ | grew]
+            state.nadir_mm3[rp] = np.minimum(state.nadir_mm3[rp], measured)
+            plan.progression(state, progressed, t1)
+        if sc.treatment.metastatic.palliative_radiotherapy_bone:
+            bone = ORGAN_CODE["bone"]
+            pain = np.nonzero((state.mode != FOLLOWUP) & state.known[:, bone] & ~state.bone_palliated
+                              & state.presented[:, bone] & (dead > t1))[0]
+            plan.palliative_bone_radiotherapy(state, pain, t1)
+
+        # --- burden, death, symptoms, skeletal events at the end of the step ---
+        lp = les.pid[live]
+        live = live[(les.ended[live] > t1) | (les.seeded[live] >= t1)]
+        active = np.unique(les.pid[live])
+        active = active[in_play[active]]
+        if active.size:
+            r = live[np.isin(les.pid[live], active)]
+            comp = np.searchsorted(active, les.pid[r])
+            vol = les.volume_at(t1, cap, r)
+            flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
+            burden = np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
+            les.record_first_sizes(r, t1, cap)
+            h, h_organ = cancer_hazard(burden, v)
+            add = 0.5 * (h_prev[active] + h) * (t1 - t)
+            dies = cum[active] + add >= threshold_e[active]
+            d = active[dies]
+            frac = (threshold_e[d] - cum[d]) / add[dies]
+            cancer_death[d] = t + frac * (t1 - t)
+            organ_at_death[d] = lethal_organ(h_organ[dies])
+            cum[active] += add
+            h_prev[active] = h
+            tol = np.array([v[f"death.tolerance_cm3.{o}"] for o in ("lung", "liver", "brain")]) * 1000.0
+            state.health[active] = np.exp(-v["health.visceral_kappa"] * (burden[:, _VISCERAL] / tol).sum(axis=1))
+            before = burden_prev[active]
+            crossed = (burden > theta) & ~(before > theta) & np.isnan(state.onset[active])
+            cp, co = np.nonzero(crossed)
+            if cp.size:
+                b0 = np.maximum(before[cp, co], 1e-12)
+                w = np.clip(np.log(theta[co] / b0) / np.log(burden[cp, co] / b0), 0.0, 1.0)
+                pts = active[cp]
+                onset = symptoms.onset_after_crossing(state.seed, gid[pts], co, t + w * (t1 - t), v)
+                state.onset[pts, co] = onset
+                state.presentation[pts, co] = schedule.presentation_days(sc, v, state.seed, gid[pts], co, onset)
+                state.events.add(pts, onset, "symptom_onset", co, -1,
+                                 np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
+            burden_prev[active] = burden
+            _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
+        t = t1
+        step_index += 1
+
+    death = np.minimum(np.minimum(cancer_death, state.treatment_death), other_death)
+    cause = np.where(~(death < horizon), 0,
+                     np.where(death == other_death, 3, np.where(death == cancer_death, 1, 2))).astype(np.int8)
+    return Outcome(exams, np.where(cause > 0, death, np.inf), cause, np.where(cause == 1, organ_at_death, -1))
+
+
+def _skeletal_events(state: CareState, active: I64, bone_mm3: F64, t: float, t1: float, step_index: int) -> None:
+    """Fractures, cord compression, hypercalcaemia at a hazard proportional to bone burden (MODEL.md 6)."""
+    v = state.values
+    rate = v["skeletal.events_per_cm3_year"] * bone_mm3 / 1000.0 / DAYS_PER_YEAR
+    p = 1.0 - np.exp(-rate * (t1 - t))
+    gid = state.hist.patient_id[active]
+    u = streams.uniform(state.seed, Process.DEATH, gid, _SKELETAL_KEY, step_index * 2)
+    happens = u < p
+    if not happens.any():
+        return
+    pts = active[happens]
+    w = streams.uniform(state.seed, Process.DEATH, gid[happens], _SKELETAL_KEY, step_index * 2 + 1)
+    kind = np.where(w < v["skeletal.share_fracture"], 0,
+                    np.where(w < v["skeletal.share_fracture"] + v["skeletal.share_cord_compression"], 1, 2))
+    when = t + (u[happens] / p[happens]) * (t1 - t)
+    state.events.add(pts, when, "skeletal_event", ORGAN_CODE["bone"], -1,
+                     np.array([DETAIL_CODE[SKELETAL_DETAILS[k]] for k in kind]))

@@ -1,0 +1,188 @@
+"""Treatment: kill arithmetic, dose limits, the liver rule, and effects on common random numbers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import simulate
+from metastasis import parameters
+from metastasis.analysis import first_distant_detection
+from metastasis.biology import growth
+from metastasis.biology import natural_history as nh
+from metastasis.biology.natural_history import Lesions
+from metastasis.care import CareState, EventLog
+from metastasis.cohort import draw_patients
+from metastasis.scenario import load_scenario
+from metastasis.treatment import liver, plan, radiotherapy
+from metastasis.treatment.cells import binomial_from_uniform, course_survivors, poisson_from_uniform
+from metastasis.vocabulary import ORGAN_CODE
+
+V = parameters.defaults()
+
+
+def test_kill_arithmetic_by_hand() -> None:
+    # Binomial(10, 1/2): P(X <= 4) = 386/1024 = 0.377, P(X <= 5) = 638/1024 = 0.623
+    assert binomial_from_uniform(10, 0.5, 0.30) == 4
+    assert binomial_from_uniform(10, 0.5, 0.50) == 5
+    assert binomial_from_uniform(10, 0.5, 0.70) == 6
+    # three cells, each surviving with probability 0.1: all die with probability 0.9^3 = 0.729
+    assert course_survivors(3, 0.1, 0.0, 0.5, 0.72) == 0  # extinct
+    assert course_survivors(3, 0.1, 0.0, 0.5, 0.73) == 1
+    # a resistant subclone survives whatever the surviving fraction: Poisson(100 * 0.05) = 5 at its median
+    assert poisson_from_uniform(5.0, 0.5) == 5
+    assert course_survivors(100, 0.0, 0.05, 0.5, 0.5) == 5
+    # large numbers: the normal approximation centred on N * SF
+    n, sf = 1e9, 0.3**6
+    u = (np.arange(20_000) + 0.5) / 20_000
+    draws = binomial_from_uniform(n, sf, u)
+    assert abs(draws.mean() - n * sf) < 4 * math.sqrt(n * sf * (1 - sf) / u.size)
+    assert np.all(course_survivors(np.full(u.size, 1e6), 0.5, 1e-3, u[::-1], u) <= 1e6)
+
+
+def _state(n: int) -> CareState:
+    sc = load_scenario("default")
+    patients = draw_patients(sc.cohort, V, 3, np.arange(n))
+    hist, lesions = nh.start(patients, V, 3)
+    return CareState(sc, V, patients, hist, lesions, EventLog(), np.full(n, 7305.0))
+
+
+def test_treatment_never_enlarges_a_lesion_and_spares_dormant_colonies() -> None:
+    state = _state(2000)
+    les = state.lesions
+    nh.seed_until(state.hist, les, np.full(2000, 400.0))
+    t = 400.0
+    rows = np.nonzero(les.ended > t)[0]
+    before = les.volume_at(t, state.capacity_mm3, rows)
+    dormant = rows[les.wake[rows] > t]
+    assert dormant.size > 0
+    snapshot = {k: les.cols[k][dormant].copy() for k in ("t_ref", "tau_ref", "lam_ref", "rate", "ended")}
+    plan.kill(state, rows, t, 0.3**6, 0, resistance=True)
+    after = les.volume_at(t, state.capacity_mm3, rows)
+    assert np.all(after <= before * (1 + 1e-12))
+    assert np.any(after < before)
+    for k, v in snapshot.items():
+        np.testing.assert_array_equal(les.cols[k][dormant], v)
+    state.endocrine_until[:] = 1e9
+    state.anti_her2_until[:] = 1e9
+    live = np.nonzero(les.ended > t)[0]
+    vol = les.volume_at(t, state.capacity_mm3, live)
+    plan.suppression_rates(state, live, t)
+    assert np.all(les.rate[live] <= les.base_rate[live])
+    np.testing.assert_allclose(les.volume_at(t, state.capacity_mm3, live), vol)
+    extinct = les.end_reason[rows] == 3
+    assert np.all(les.ended[rows][extinct] == t)
+
+
+def test_sbrt_dose_limits() -> None:
+    lung, liv, bone = ORGAN_CODE["lung"], ORGAN_CODE["liver"], ORGAN_CODE["bone"]
+    # four 60 mm lung lesions: each 20 Gy envelope (90 mm sphere) is 382 cm^3; V20 budget 30 % of 4000 cm^3
+    out = radiotherapy.sbrt_plan(np.zeros(4, np.int64), np.full(4, lung, np.int8), np.full(4, 60.0),
+                                 np.zeros(4, bool), V, 5)
+    assert sorted(out.tolist()) == [radiotherapy.TREATED] * 3 + [radiotherapy.LIMIT_LUNG]
+    # the smallest are treated first
+    out = radiotherapy.sbrt_plan(np.zeros(4, np.int64), np.full(4, lung, np.int8), np.array([70.0, 20, 60, 60]),
+                                 np.zeros(4, bool), V, 5)
+    assert out[0] == radiotherapy.LIMIT_LUNG and np.all(out[1:] == radiotherapy.TREATED)
+    # six lesions when at most five are allowed: too many, checked before any dose limit
+    out = radiotherapy.sbrt_plan(np.zeros(6, np.int64), np.full(6, lung, np.int8), np.full(6, 60.0),
+                                 np.zeros(6, bool), V, 5)
+    assert np.all(out == radiotherapy.TOO_MANY)
+    # liver: 700 cm^3 must be spared of 1,500: two 60 mm lesions fit (764 cm^3), a third does not
+    out = radiotherapy.sbrt_plan(np.zeros(3, np.int64), np.full(3, liv, np.int8), np.full(3, 60.0),
+                                 np.zeros(3, bool), V, 5)
+    assert sorted(out.tolist()) == [radiotherapy.TREATED] * 2 + [radiotherapy.LIMIT_LIVER]
+    # spinal cord: one spinal target per course
+    out = radiotherapy.sbrt_plan(np.zeros(3, np.int64), np.full(3, bone, np.int8), np.array([10.0, 12, 14]),
+                                 np.array([True, True, False]), V, 5)
+    assert out.tolist() == [radiotherapy.TREATED, radiotherapy.LIMIT_CORD, radiotherapy.TREATED]
+    # two patients are planned independently
+    out = radiotherapy.sbrt_plan(np.array([0, 0, 0, 1, 1, 1]), np.full(6, lung, np.int8), np.full(6, 60.0),
+                                 np.zeros(6, bool), V, 5)
+    assert np.all(out == radiotherapy.TREATED)
+
+
+@pytest.mark.parametrize(
+    ("n", "max_d", "extra", "stable_bone", "health", "sbrt_ok", "expected"),
+    [
+        (1, 30.0, False, False, 0.9, True, liver.RESECTION),
+        (3, 50.0, False, False, 0.9, True, liver.RESECTION),
+        (4, 30.0, False, False, 0.9, True, liver.SBRT),  # too many to resect
+        (2, 55.0, False, False, 0.9, True, liver.SBRT),  # too large to resect
+        (2, 55.0, False, False, 0.9, False, liver.SYSTEMIC),  # dose limits rule out SBRT
+        (2, 30.0, True, True, 0.9, True, liver.RESECTION),  # liver plus stable bone
+        (2, 30.0, True, False, 0.9, True, liver.SYSTEMIC),  # other extrahepatic disease
+        (2, 30.0, False, False, 0.4, True, liver.SBRT),  # not fit for surgery
+        (2, 30.0, False, False, 0.4, False, liver.SYSTEMIC),
+    ],
+)
+def test_liver_rule(n: int, max_d: float, extra: bool, stable_bone: bool, health: float, sbrt_ok: bool,
+                    expected: int) -> None:
+    got = liver.liver_decision(np.array([n]), np.array([max_d]), np.array([extra]), np.array([stable_bone]),
+                               np.array([health]), np.array([sbrt_ok]), V)
+    assert got[0] == expected
+
+
+def _frame(directory: Path, name: str) -> pd.DataFrame:
+    frame = pd.read_parquet(directory / name)
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(str)
+    return frame
+
+
+def _z_paired(a: np.ndarray, b: np.ndarray) -> float:
+    """McNemar z for 'event more often under a than under b' on the same patients."""
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    return (only_a - only_b) / math.sqrt(max(only_a + only_b, 1))
+
+
+def test_radiotherapy_after_bcs_lowers_local_recurrence(tmp_path: Path) -> None:
+    with_rt = simulate(tmp_path, "ebctcg-bcs-rt", 6000)
+    without = simulate(tmp_path, "ebctcg-bcs-no-rt", 6000)
+
+    def local(run: Path) -> np.ndarray:
+        les = _frame(run, "lesions")
+        ids = _frame(run, "patients")["patient_id"]
+        hit = les[(les["lesion_id"] > 0) & les["organ"].isin(["breast", "regional_nodes"])
+                  & (les["detected_days"] > 90) & (les["detected_days"] <= 3652.5)]
+        return ids.isin(hit["patient_id"]).to_numpy()
+
+    assert _z_paired(local(without), local(with_rt)) > 3
+    events = _frame(with_rt, "events")
+    assert (events["detail"] == "radiotherapy:breast").sum() > 1000
+
+
+def test_adjuvant_endocrine_therapy_lowers_distant_recurrence_in_hr_positive(tmp_path: Path) -> None:
+    on = simulate(tmp_path, "default", 8000)
+    off = simulate(tmp_path, "default", 8000, overrides=("treatment.early.endocrine_years=0",))
+
+    def hr_early(run: Path) -> set[int]:
+        patients = _frame(run, "patients")
+        hr = patients["subtype"].isin(["luminal_a", "luminal_b", "luminal_her2"]) & (patients["clinical_stage"] != "IV")
+        return set(patients.loc[hr, "patient_id"])
+
+    cohort = np.array(sorted(hr_early(on) & hr_early(off)))
+
+    def distant(run: Path) -> np.ndarray:
+        first = first_distant_detection(_frame(run, "lesions"))
+        late = first.index[(first["first_distant_days"] > 90) & (first["first_distant_days"] <= 3652.5)]
+        return np.isin(cohort, late)
+
+    a, b = distant(off), distant(on)
+    assert _z_paired(a, b) > 3
+
+
+def test_summary_reports_treatments_and_skeletal_events(default_run: Path) -> None:
+    from metastasis.analysis import summary
+
+    s = summary(default_run)
+    assert s["treatments"]["surgery:mastectomy"] > 0
+    assert s["treatments"]["endocrine:adjuvant"] > 0.3
+    assert "share_with_skeletal_event" in s["skeletal_events"]
+    _ = growth
+    _ = Lesions
