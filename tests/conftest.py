@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from metastasis.runner import RunRequest, run
@@ -21,3 +22,12 @@ def simulate(tmp: Path, scenario: str, patients: int, batch_size: int = 25_000, 
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3,000 patients of the default scenario."""
     return simulate(tmp_path_factory.mktemp("runs"), "default", 3000)
+
+
+def read_table(directory: Path, name: str) -> pd.DataFrame:
+    """A table of a run with its categorical columns as plain strings."""
+    frame = pd.read_parquet(directory / name)
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(str)
+    return frame

@@ -8,17 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conftest import simulate
+from conftest import read_table, simulate
 from metastasis.analysis import first_distant_detection
 from metastasis.vocabulary import DISTANT_ORGANS
-
-
-def _frame(directory: Path, name: str) -> pd.DataFrame:
-    frame = pd.read_parquet(directory / name)
-    for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            frame[col] = frame[col].astype(str)
-    return frame
 
 
 def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path: Path) -> None:
@@ -26,7 +18,7 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
     cxr = simulate(tmp_path, "staging-chest-xray-all", 12_000)
     cols = ["patient_id", "lesion_id", "organ", "origin", "parent_lesion_id", "seeded_days", "dormant_until_days",
             "growth_rate_per_day"]
-    lp, lc = _frame(pet, "lesions"), _frame(cxr, "lesions")
+    lp, lc = read_table(pet, "lesions"), read_table(cxr, "lesions")
     # every lesion seeded up to day 0 is the same lesion in both runs (listed when it reaches 1 mm, which
     # can differ only if surgery or death differ)
     both = lp[lp["seeded_days"] <= 0][cols].merge(lc[lc["seeded_days"] <= 0][cols], on=["patient_id", "lesion_id"],
@@ -37,7 +29,7 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
     # patients operated on at day 0 in both runs and never found metastatic in either (so never treated
     # differently) share their whole natural history, after day 0 too
     def operated(run: Path) -> set[int]:
-        ev = _frame(run, "events")
+        ev = read_table(run, "events")
         day0 = ev[(ev["kind"] == "treatment_start") & (ev["time_days"] == 0) & (ev["detail"] == "surgery:axillary")]
         return set(day0["patient_id"])
 
@@ -49,7 +41,7 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
     a = lp[lp["patient_id"].isin(same) & (lp["origin"] != "aggregate")][nat].reset_index(drop=True)
     b = lc[lc["patient_id"].isin(same) & (lc["origin"] != "aggregate")][nat].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
-    pp, pc = _frame(pet, "patients"), _frame(cxr, "patients")
+    pp, pc = read_table(pet, "patients"), read_table(cxr, "patients")
     assert (pp["patient_id"].to_numpy() == pc["patient_id"].to_numpy()).all()
     only_pet = int((pp["occult_distant"] & ~pc["occult_distant"]).sum())
     only_cxr = int((pc["occult_distant"] & ~pp["occult_distant"]).sum())
@@ -60,8 +52,8 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
 
 def test_larger_t_and_n_give_more_distant_relapse(tmp_path: Path) -> None:
     run = simulate(tmp_path, "default", 15_000)
-    patients = _frame(run, "patients").set_index("patient_id")
-    first = first_distant_detection(_frame(run, "lesions"))
+    patients = read_table(run, "patients").set_index("patient_id")
+    first = first_distant_detection(read_table(run, "lesions"))
     early = patients[patients["clinical_stage"] != "IV"]
     relapsed = early.index.isin(first.index[first["first_distant_days"] > 90])
     small = ((early["t_stage"] == "T1") & (early["n_stage"] == "N0")).to_numpy()
@@ -75,13 +67,13 @@ def test_larger_t_and_n_give_more_distant_relapse(tmp_path: Path) -> None:
 
 def test_default_run_is_of_the_right_order(default_run: Path) -> None:
     """Coarse checks of what issue 2 promises; calibration proper is later work."""
-    patients = _frame(default_run, "patients")
+    patients = read_table(default_run, "patients")
     share_iv = (patients["clinical_stage"] == "IV").mean()
     assert 0.01 < share_iv < 0.10  # SEER: 5.06 % of new cases have distant disease found at diagnosis
     assert (patients["true_stage"] == "IV").mean() >= share_iv
     assert not (patients["occult_distant"] & (patients["clinical_stage"] == "IV")).any()
     # occult implies a distant lesion of >= 2 mm present at day 0
-    lesions = _frame(default_run, "lesions")
+    lesions = read_table(default_run, "lesions")
     present = lesions[lesions["organ"].isin(DISTANT_ORGANS) & (lesions["detectable_days"] <= 0)]
     assert set(patients.loc[patients["occult_distant"], "patient_id"]) <= set(present["patient_id"])
     deaths = patients["death_days"].notna()

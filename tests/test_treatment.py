@@ -6,15 +6,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from conftest import simulate
+from conftest import read_table, simulate
 from metastasis import parameters
 from metastasis.analysis import first_distant_detection
-from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
-from metastasis.biology.natural_history import Lesions
 from metastasis.care import CareState, EventLog
 from metastasis.cohort import draw_patients
 from metastasis.scenario import load_scenario
@@ -127,14 +124,6 @@ def test_liver_rule(n: int, max_d: float, extra: bool, stable_bone: bool, health
     assert got[0] == expected
 
 
-def _frame(directory: Path, name: str) -> pd.DataFrame:
-    frame = pd.read_parquet(directory / name)
-    for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            frame[col] = frame[col].astype(str)
-    return frame
-
-
 def _z_paired(a: np.ndarray, b: np.ndarray) -> float:
     """McNemar z for 'event more often under a than under b' on the same patients."""
     only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
@@ -146,14 +135,14 @@ def test_radiotherapy_after_bcs_lowers_local_recurrence(tmp_path: Path) -> None:
     without = simulate(tmp_path, "ebctcg-bcs-no-rt", 6000)
 
     def local(run: Path) -> np.ndarray:
-        les = _frame(run, "lesions")
-        ids = _frame(run, "patients")["patient_id"]
+        les = read_table(run, "lesions")
+        ids = read_table(run, "patients")["patient_id"]
         hit = les[(les["lesion_id"] > 0) & les["organ"].isin(["breast", "regional_nodes"])
                   & (les["detected_days"] > 90) & (les["detected_days"] <= 3652.5)]
         return ids.isin(hit["patient_id"]).to_numpy()
 
     assert _z_paired(local(without), local(with_rt)) > 3
-    events = _frame(with_rt, "events")
+    events = read_table(with_rt, "events")
     assert (events["detail"] == "radiotherapy:breast").sum() > 1000
 
 
@@ -162,14 +151,14 @@ def test_adjuvant_endocrine_therapy_lowers_distant_recurrence_in_hr_positive(tmp
     off = simulate(tmp_path, "default", 8000, overrides=("treatment.early.endocrine_years=0",))
 
     def hr_early(run: Path) -> set[int]:
-        patients = _frame(run, "patients")
+        patients = read_table(run, "patients")
         hr = patients["subtype"].isin(["luminal_a", "luminal_b", "luminal_her2"]) & (patients["clinical_stage"] != "IV")
         return set(patients.loc[hr, "patient_id"])
 
     cohort = np.array(sorted(hr_early(on) & hr_early(off)))
 
     def distant(run: Path) -> np.ndarray:
-        first = first_distant_detection(_frame(run, "lesions"))
+        first = first_distant_detection(read_table(run, "lesions"))
         late = first.index[(first["first_distant_days"] > 90) & (first["first_distant_days"] <= 3652.5)]
         return np.isin(cohort, late)
 
@@ -184,5 +173,3 @@ def test_summary_reports_treatments_and_skeletal_events(default_run: Path) -> No
     assert s["treatments"]["surgery:mastectomy"] > 0
     assert s["treatments"]["endocrine:adjuvant"] > 0.3
     assert "share_with_skeletal_event" in s["skeletal_events"]
-    _ = growth
-    _ = Lesions

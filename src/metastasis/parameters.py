@@ -313,8 +313,10 @@ _add("liver.resection_mortality", 0.007, "probability", 0, 1,
      "30-day mortality, systematic review, Breast 2017 (PMID 28193572) via " + _TI)
 _add("liver.max_lesions", 3, "lesions", 1, 20, "MODEL.md 5 (at most 3 liver lesions)")
 _add("liver.max_diameter_mm", 50.0, "mm", 1, 200, "MODEL.md 5 (lesions of at most 50 mm)")
-_add("skeletal.events_per_cm3_year", 0.1, "events per cm^3 per year", 0, 10,
-     "assumption: about one skeletal-related event a year at 10 cm^3 of bone disease")
+_add("skeletal.max_events_per_year", 1.5, "events per year", 0, 20,
+     "assumption: untreated bone metastases cause about 1.5-4 skeletal-related events a year (Coleman)")
+_add("skeletal.half_rate_cm3", 20.0, "cm^3", 0.1, 10000,
+     "assumption: bone burden at which the event rate is half its maximum")
 _add("skeletal.share_fracture", 0.6, "probability", 0, 1, "assumption")
 _add("skeletal.share_cord_compression", 0.15, "probability", 0, 1, "assumption (rest: hypercalcaemia)")
 

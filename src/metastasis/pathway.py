@@ -306,7 +306,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
 def _skeletal_events(state: CareState, active: I64, bone_mm3: F64, t: float, t1: float, step_index: int) -> None:
     """Fractures, cord compression, hypercalcaemia at a hazard proportional to bone burden (MODEL.md 6)."""
     v = state.values
-    rate = v["skeletal.events_per_cm3_year"] * bone_mm3 / 1000.0 / DAYS_PER_YEAR
+    bone_cm3 = bone_mm3 / 1000.0
+    rate = v["skeletal.max_events_per_year"] * bone_cm3 / (bone_cm3 + v["skeletal.half_rate_cm3"]) / DAYS_PER_YEAR
     p = 1.0 - np.exp(-rate * (t1 - t))
     gid = state.hist.patient_id[active]
     u = streams.uniform(state.seed, Process.DEATH, gid, _SKELETAL_KEY, step_index * 2)

@@ -1,14 +1,14 @@
-"""The care pathway's exams (MODEL.md 4): staging at day 0, follow-up, clinic visits, symptoms, restaging.
+"""The care pathway's exams (MODEL.md 4): staging at day 0, follow-up schedules, work-ups, symptoms.
 
-Everything here reads the lesions' courses and decides who is examined when, and with what result:
+This module builds and evaluates exams; :mod:`metastasis.pathway` decides when they happen.
 - **staging** at day 0 with the scenario's modalities for all, rules for some, and an organ-directed
   exam for each organ that causes symptoms at presentation;
 - a false positive leads to a **confirmation** exam of that organ, which clears it (it can find a real
   lesion: its result is against the truth like any other);
-- **follow-up** exams and clinic visits until the first distant finding; symptoms are reported after a
-  short delay or at the next clinic visit, whichever comes first;
-- after a distant finding (or stage IV at diagnosis), **restaging** at the scenario's interval, and a
-  **symptom work-up** when a new organ causes symptoms before restaging finds it.
+- **follow-up** exams and clinic visits on the scenario's schedule; symptoms are reported after a short
+  delay or at the next clinic visit, whichever comes first;
+- **work-ups** (restaging, symptoms): the restaging modalities, plus the exam directed at a symptomatic
+  organ.
 """
 
 from __future__ import annotations
