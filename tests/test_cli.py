@@ -53,10 +53,11 @@ def test_scenarios_and_parameters_list(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_finished_run_refused_without_force_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet"]) == 0
-    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet"]) == 2
+    assert main(["simulate", "default", "--patients", "300", "--batch-size", "300", "--out", str(out), "--quiet"]) == 0
+    assert main(["simulate", "default", "--patients", "300", "--batch-size", "300", "--out", str(out), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err
-    assert main(["simulate", "default", "--patients", "300", "--out", str(out), "--quiet", "--force"]) == 0
+    assert main(["simulate", "default", "--patients", "300", "--batch-size", "300", "--out", str(out), "--quiet",
+                 "--force"]) == 0
     assert main(["summary", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     for key in ("patients", "share_clinical_stage", "share_true_stage", "share_occult_distant",
