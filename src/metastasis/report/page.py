@@ -101,7 +101,8 @@ def summary_paragraph(f: Facts, scenario: str) -> str:
             f"(<b>{pct(f.top_first_site_share, 0)}</b>)" if f.top_first_site else "")
     lead = ""
     if np.isfinite(f.share_before_symptoms):
-        lead = (f" Of the distant recurrences found, <b>{pct(f.share_before_symptoms, 0)}</b> were found before "
+        digits = 0 if f.share_before_symptoms >= 0.01 or f.share_before_symptoms == 0 else 1
+        lead = (f" Of the distant recurrences found, <b>{pct(f.share_before_symptoms, digits)}</b> were found before "
                 "symptoms alone would have revealed them"
                 + (f" (by a median of {f.median_positive_lead_months:.1f} months)." if f.share_before_symptoms > 0
                    else "."))
