@@ -64,6 +64,24 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("parameters", help="every model parameter with unit, range, prior and source")
     s.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    s = sub.add_parser("validate", help="every calibration target: published vs simulated, tolerance, pass/fail")
+    s.add_argument("--patients", type=int, default=20_000,
+                   help="patients of the largest simulated settings (default 20000; others a share of it)")
+    s.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    s = sub.add_parser("calibrate", help="ABC-SMC fit of the calibrated parameters to the targets (pyabc)")
+    s.add_argument("--population", type=int, default=200, help="particles per generation (default 200)")
+    s.add_argument("--generations", type=int, default=10, help="generations to run (default 10)")
+    s.add_argument("--patients", type=int, default=2_000,
+                   help="patients of the largest simulated settings per model run (default 2000)")
+    s.add_argument("--workers", type=int, default=None, help="local processes (default: every core)")
+    s.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running dask.distributed scheduler (pyabc's Dask sampler)")
+    s.add_argument("--out", type=Path, default=Path("calibration"), help="output directory (default calibration)")
+    s.add_argument("--resume", action="store_true", help="continue the run whose history is in --out")
+    s.add_argument("--seed", type=int, default=1, help="random seed of the sampler and the simulations")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 
@@ -148,12 +166,27 @@ def _parameters(args: argparse.Namespace) -> None:
         print(f"{p.name:<48} {p.default:>12.4g} {p.unit:<34} {f'[{p.low:g}, {p.high:g}]':<22} {prior:<30} {p.source}")
 
 
+def _validate(args: argparse.Namespace) -> None:
+    from metastasis.calibration import validate
+
+    table = validate.run_validation(args.patients)
+    print(json.dumps(validate.table_json(table), indent=2) if args.json else validate.format_table(table))
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from metastasis.calibration import calibrate
+
+    calibrate.run(calibrate.CalibrationRequest(
+        out=args.out, population=args.population, generations=args.generations, patients=args.patients,
+        workers=args.workers, scheduler=args.scheduler, resume=args.resume, seed=args.seed, quiet=args.quiet))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = _parser().parse_args(argv)
         {"scenarios": _scenarios, "simulate": _simulate, "summary": _summary, "parameters": _parameters,
-         "report": _report, "compare": _compare}[args.command](args)
+         "report": _report, "compare": _compare, "validate": _validate, "calibrate": _calibrate}[args.command](args)
     except InputError as err:
         print(f"error: {err.field}: {err.message}", file=sys.stderr)
         return 2

@@ -40,8 +40,9 @@ class Setting:
     share: float
     what: str
 
-    def load(self) -> Scenario:
-        return load_scenario(self.scenario, self.overrides)
+    def load(self, seed: int | None = None, extra: tuple[str, ...] = ()) -> Scenario:
+        """The scenario with this setting's overrides, then ``extra`` ones and ``seed``."""
+        return load_scenario(self.scenario, (*self.overrides, *extra, *(() if seed is None else (f"seed={seed}",))))
 
 
 def _margin(share: float) -> Setting:
@@ -123,13 +124,16 @@ class Simulations:
     """Each setting simulated once for one parameter set (``overrides`` of the registry defaults).
 
     ``patients`` is the count the settings' shares apply to; ``extra`` holds settings defined elsewhere
-    (the GBSG2 arms). ``on_simulate`` is called with each setting's name before it is simulated.
+    (the GBSG2 arms); ``seed`` replaces the scenarios' seeds and ``scenario_overrides`` (``--set`` items)
+    apply to every setting. ``on_simulate`` is called with each setting's name before it is simulated.
     """
 
     overrides: Mapping[str, float]
     patients: int
     extra: Mapping[str, Setting] = field(default_factory=dict)
     on_simulate: Callable[[str], None] | None = None
+    seed: int | None = None
+    scenario_overrides: tuple[str, ...] = ()
     _cache: dict[str, Simulated] = field(default_factory=dict, repr=False)
 
     def setting(self, name: str) -> Setting:
@@ -143,7 +147,7 @@ class Simulations:
             if self.on_simulate is not None:
                 self.on_simulate(name)
             setting = self.setting(name)
-            scenario = setting.load()
+            scenario = setting.load(self.seed, self.scenario_overrides)
             self._cache[name] = simulate_eligible(scenario, parameter_values(scenario, self.overrides),
                                                   self.count(name))
         return self._cache[name]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -260,7 +261,9 @@ def triple_negative_hazard_ratio(rel: pd.DataFrame, years: float = 5.0) -> float
                           "tn": (rel["subtype"] == "triple_negative").astype(float)})
     if frame["e"].sum() == 0 or frame["tn"].nunique() < 2 or frame.loc[frame["tn"] == 1, "e"].sum() == 0:
         return NAN
-    fit = CoxPHFitter().fit(frame, "t", "e")
+    with warnings.catch_warnings():  # small samples: lifelines warns of slow convergence, the estimate stands
+        warnings.simplefilter("ignore")
+        fit = CoxPHFitter().fit(frame, "t", "e")
     return float(np.exp(fit.params_["tn"]))
 
 
@@ -373,14 +376,17 @@ def rows_frame(rows: list[Row]) -> pd.DataFrame:
 
 
 def emulate(params: Mapping[str, float] | None = None, patients: int = 20_000, gbsg2: bool = True,
-            targets: tuple[str, ...] | None = None, on_simulate: Callable[[str], None] | None = None) -> pd.DataFrame:
+            targets: tuple[str, ...] | None = None, on_simulate: Callable[[str], None] | None = None,
+            seed: int | None = None, scenario_overrides: tuple[str, ...] = ()) -> pd.DataFrame:
     """Every target row, published against simulated with parameter overrides ``params`` (registry names;
     default: the shipped defaults) and ``patients`` as the base patient count of the settings; with
-    ``gbsg2`` also the GBSG2 recurrence-free survival rows (:mod:`.gbsg2`)."""
+    ``gbsg2`` also the GBSG2 recurrence-free survival rows (:mod:`.gbsg2`); ``seed`` replaces the
+    scenarios' own seed (1); ``scenario_overrides`` (``--set`` items) apply to every setting."""
     from metastasis.calibration import gbsg2 as gbsg
 
     names = tuple(EMULATIONS) if targets is None else targets
-    sims = Simulations(dict(params or {}), patients, gbsg.settings() if gbsg2 else {}, on_simulate)
+    sims = Simulations(dict(params or {}), patients, gbsg.settings() if gbsg2 else {}, on_simulate, seed,
+                       scenario_overrides)
     rows = [row for name in names for row in EMULATIONS[name](sims)]
     if gbsg2:
         rows += gbsg.emulate_gbsg2(sims)

@@ -1,0 +1,127 @@
+"""``metastasis calibrate``: priors from the registry, the distance, the chosen particle, and a
+two-generation ABC-SMC smoke run on a tiny population that writes its outputs and resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metastasis.calibration import calibrate as cal
+from metastasis.cli import main
+from metastasis.parameters import CALIBRATED, REGISTRY, resolve
+
+
+def test_priors_come_from_the_registry_prior_field() -> None:
+    bounds = cal.prior_bounds()
+    assert len(bounds) == len(CALIBRATED) <= 12
+    for name in CALIBRATED:
+        family, low, high = REGISTRY[name].prior or ("", 0.0, 0.0)
+        key = cal.sampling_key(name)
+        if family == "loguniform":
+            assert key == "log10:" + name
+            assert bounds[key] == pytest.approx((math.log10(low), math.log10(high)))
+        else:
+            assert key == name and bounds[key] == (low, high)
+        # the natural value of each bound is the prior's bound, inside the allowed range
+        lo, hi = (cal.natural({key: b})[name] for b in bounds[key])
+        assert lo == pytest.approx(low) and hi == pytest.approx(high)
+        assert REGISTRY[name].low <= lo <= hi <= REGISTRY[name].high
+
+
+def test_distance_is_mean_squared_standardised_difference_with_a_cap() -> None:
+    d = cal.TargetDistance({"a": 2.0, "b": 10.0, "c": 1.0})
+    observed = {"a": 5.0, "b": 50.0, "c": 1.0}
+    assert d({"a": 7.0, "b": 30.0, "c": 1.0}, observed) == pytest.approx((1.0 + 4.0 + 0.0) / 3)
+    assert d({"a": 5.0, "b": 50.0, "c": math.nan}, observed) == pytest.approx(cal.TERM_CAP / 3)
+    assert d({"a": 5.0, "b": 50.0}, observed) == pytest.approx(cal.TERM_CAP / 3)
+    assert d({"a": 1e6, "b": 50.0, "c": 1.0}, observed) == pytest.approx(cal.TERM_CAP / 3)
+
+
+def test_chosen_particle_is_the_one_nearest_the_weighted_median() -> None:
+    keys = list(cal.prior_bounds())
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({k: rng.uniform(*cal.prior_bounds()[k], 9) for k in keys})
+    mid = {k: float(np.mean(cal.prior_bounds()[k])) for k in keys}
+    frame.loc[4, keys] = [mid[k] for k in keys]
+    # weights concentrated on row 4 put every weighted median there
+    frame["weight"] = [0.01] * 4 + [0.92] + [0.01] * 4
+    assert cal.choose(frame).name == 4
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[cal.CalibrationRequest, pd.DataFrame]:
+    """Two generations of four particles; one setting (the default population) over one simulated year."""
+    out = tmp_path_factory.mktemp("calibration") / "run"
+    req = cal.CalibrationRequest(out=out, population=4, generations=2, patients=200, workers=1, quiet=True,
+                                 targets=("metastasis_at_diagnosis", "primary_growth"), gbsg2=False,
+                                 scenario_overrides=("horizon_years=1",))
+    return req, cal.run(req)
+
+
+def test_smoke_run_writes_history_posterior_and_chosen_set(smoke: tuple[cal.CalibrationRequest, pd.DataFrame]) -> None:
+    req, posterior = smoke
+    assert {p.name for p in req.out.iterdir()} >= {"history.db", "posterior.parquet", "chosen.toml", "run.json"}
+    written = pd.read_parquet(req.out / "posterior.parquet")
+    assert len(written) == req.population
+    assert list(written.columns[:len(CALIBRATED)]) == list(CALIBRATED)
+    assert written["weight"].sum() == pytest.approx(1.0)
+    assert (written["generation"] == 1).all()
+    for name in CALIBRATED:
+        _, low, high = REGISTRY[name].prior or ("", 0.0, 0.0)
+        assert written[name].between(low * (1 - 1e-9), high * (1 + 1e-9)).all()
+    chosen = tomllib.loads((req.out / "chosen.toml").read_text())
+    values = chosen["parameters"]
+    assert list(values) == list(CALIBRATED)
+    resolve(values)  # a valid [parameters] table
+    assert any(np.allclose([row[n] for n in CALIBRATED], [values[n] for n in CALIBRATED], rtol=1e-12)
+               for _, row in written.iterrows())
+    assert chosen["provenance"]["generations"] == 2 and chosen["provenance"]["population"] == 4
+    assert json.loads((req.out / "run.json").read_text())["calibrated"] == list(CALIBRATED)
+    assert posterior.shape == written.shape
+
+
+def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationRequest, pd.DataFrame]) -> None:
+    import pyabc
+
+    req, _ = smoke
+    more = cal.run(dataclasses.replace(req, generations=3, resume=True))
+    assert (more["generation"] == 2).all()
+    history = pyabc.History(f"sqlite:///{req.out / 'history.db'}", _id=1)
+    assert history.max_t == 2
+    pops = history.get_all_populations()
+    eps = pops.loc[pops["t"] >= 0, "epsilon"].to_numpy()
+    assert len(eps) == 3 and np.all(np.diff(eps) <= 0)  # the median epsilon never rises
+    with pytest.raises(cal.InputError, match="holds a calibration"):
+        cal.run(req)
+    with pytest.raises(cal.InputError, match="--patients and --seed"):
+        cal.run(dataclasses.replace(req, patients=300, resume=True))
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--population", "1"], "--population"),
+        (["--generations", "0"], "--generations"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers"),
+        (["--resume"], "--resume"),
+    ],
+)
+def test_calibrate_bad_input_is_one_line(args: list[str], field: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--out", str(tmp_path / "c"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {field}: "), err
+
+
+def test_generation_line() -> None:
+    line = cal.generation_line(1, 4, 0.8123, 200, 800, 65.2)
+    assert "generation 2/4" in line and "epsilon 0.8123" in line and "accepted 200/800 (25%)" in line
+    assert line.startswith("[##########----------]")

@@ -1,0 +1,189 @@
+"""Target emulation and ``metastasis validate``: definitions checked on hand-built tables, the tolerance
+rule of the targets README, the GBSG2 bands against lifelines, and one small end-to-end validation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import KaplanMeierFitter
+
+from metastasis.biology.growth import doubling_days_at, rate_from_doubling, volume_from_diameter
+from metastasis.calibration import gbsg2, targets
+from metastasis.calibration.settings import SETTINGS, Simulated, kaplan_meier_at, simulate_eligible
+from metastasis.calibration.validate import distance_scale, judge, tolerance_interval
+from metastasis.cli import main
+from metastasis.runner import simulate_candidates
+from metastasis.scenario import load_scenario
+from metastasis.vocabulary import DAYS_PER_YEAR, SUBTYPE_ER_POSITIVE, SUBTYPES
+
+
+def _csv_rows(name: str) -> int:
+    text = resources.files("metastasis").joinpath(f"data/targets/{name}.csv").read_text(encoding="utf-8")
+    return len(list(csv.DictReader(text.splitlines())))
+
+
+def test_kaplan_meier_and_greenwood_match_lifelines() -> None:
+    rng = np.random.default_rng(3)
+    t = np.round(rng.exponential(5.0, 400), 1)  # rounding makes ties
+    e = rng.random(400) < 0.7
+    kmf = KaplanMeierFitter().fit(t, e)
+    for at in (0.5, 2.0, 5.0, 9.0):
+        surv, se = kaplan_meier_at(t, e, at)
+        assert surv == pytest.approx(float(kmf.predict(at)), abs=1e-12)
+        # Greenwood: var = S^2 sum d / (n (n - d)) over event times up to `at`
+        times = np.unique(t[e & (t <= at)])
+        d = np.array([np.sum(e & (t == x)) for x in times])
+        n = np.array([np.sum(t >= x) for x in times])
+        assert se == pytest.approx(surv * math.sqrt(np.sum(d / (n * (n - d)))), rel=1e-12)
+    assert kaplan_meier_at(t, e, -1.0) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "published", "se", "expected"),
+    [
+        ("percent", 5.0, 0.1, (3.0, 7.0)),          # 2 * 0.1 + 0.5 < 2 points: the floor
+        ("percent", 40.0, 1.0, (34.0, 46.0)),       # 2 * 1 + 4 = 6 points
+        ("percent", 40.0, math.nan, (36.0, 44.0)),  # no simulation error: 10 % relative
+        ("time", 30.0, math.nan, (25.5, 34.5)),
+        ("ratio", 2.0, math.nan, (1.7, 2.3)),
+        ("hazard_or_odds_ratio", 2.44, math.nan, (1.83, 3.05)),
+    ],
+)
+def test_tolerance_rule_of_the_targets_readme(kind: str, published: float, se: float,
+                                             expected: tuple[float, float]) -> None:
+    assert tolerance_interval(kind, published, se) == pytest.approx(expected)
+
+
+def test_band_rows_pass_inside_the_published_interval_only() -> None:
+    rows = pd.DataFrame({"kind": ["band"] * 3, "published": [70.0] * 3, "simulated": [60.0, 80.0, 50.0],
+                         "se": [1.0] * 3, "low": [55.0] * 3, "high": [80.0] * 3, "unit": ["percent"] * 3})
+    judged = judge(rows)
+    assert judged["pass"].tolist() == [True, True, False]
+    assert distance_scale("band", 70.0, 55.0, 80.0) == pytest.approx(12.5)
+    nan_row = rows.iloc[:1].assign(simulated=math.nan, kind="percent")
+    assert not judge(nan_row)["pass"].iloc[0]
+
+
+def _sim(patients: pd.DataFrame, lesions: pd.DataFrame) -> Simulated:
+    sc = load_scenario("default")
+    return Simulated(sc, sc.parameter_values(), patients, lesions)
+
+
+def test_site_patterns_and_leone_groups_follow_the_readme_definitions() -> None:
+    organs = {1: ["bone"], 2: ["bone", "distant_nodes"], 3: ["lung", "liver"], 4: ["distant_nodes", "other"],
+              5: ["brain", "bone"], 6: ["liver"]}
+    rows = [(pid, organ, 10.0) for pid, os in organs.items() for organ in os]
+    rows += [(7, "bone", 400.0), (8, "breast", 5.0)]  # found after the window; not distant
+    lesions = pd.DataFrame(rows, columns=["patient_id", "organ", "detected_days"])
+    pattern, leone = targets.denovo_patterns(_sim(pd.DataFrame(), lesions))
+    assert pattern.to_dict() == {1: "bone_only", 2: "multiple_sites", 3: "multiple_sites", 4: "other_only",
+                                 5: "multiple_sites", 6: "liver_only"}
+    assert leone.to_dict() == {1: "bone_only", 2: "bone_only", 3: "visceral", 4: "other",
+                               5: "bone_and_visceral", 6: "visceral"}
+
+
+def test_primary_doubling_time_is_recovered_from_the_growth_rate() -> None:
+    sim = _sim(pd.DataFrame(), pd.DataFrame())
+    cap = sim.values["growth.carrying_capacity_mm3"]
+    diameters, doubling = np.array([8.0, 15.0, 30.0]), np.array([60.0, 157.0, 300.0])
+    rate = rate_from_doubling(doubling, volume_from_diameter(diameters), cap)
+    sim.patients = pd.DataFrame({"patient_id": [0, 1, 2], "age_years": [45.0, 60.0, 75.0],
+                                 "tumour_diameter_mm": diameters})
+    sim.lesions = pd.DataFrame({"patient_id": [0, 1, 2], "lesion_id": [0, 0, 0], "growth_rate_per_day": rate})
+    g = targets.primary_growth(sim)
+    assert g["vdt_days"].to_numpy() == pytest.approx(doubling, rel=1e-12)
+    # 10 -> 20 mm multiplies the volume by 8: three doublings, each slower than the last (Gompertz), so the
+    # time lies between three doubling times at 10 mm and three at 20 mm
+    days = g["years_10_to_20_mm"].to_numpy() * DAYS_PER_YEAR
+    at10, at20 = (doubling_days_at(rate, volume_from_diameter(d), cap) for d in (10.0, 20.0))
+    assert np.all(3 * at10 < days) and np.all(days < 3 * at20)
+
+
+def test_smoothed_hazard_peaks_where_the_events_cluster() -> None:
+    rng = np.random.default_rng(5)
+    events = rng.normal(3.0, 0.4, 500)
+    duration = np.concatenate([events, np.full(20_000, 10.0)])  # a large cohort censored at 10 years
+    event = np.concatenate([np.ones(500, bool), np.zeros(20_000, bool)])
+    peak = targets.smoothed_hazard_peak(duration, event, 1.0, np.arange(0.5, 10.0, 0.05))
+    assert peak == pytest.approx(3.0, abs=0.15)
+
+
+def test_gbsg2_observed_bands_are_lifelines_kaplan_meier() -> None:
+    obs = gbsg2.observed()
+    data = gbsg2.data()
+    assert len(obs) == 8 * len(gbsg2.YEARS)
+    assert obs.groupby("years")["n"].sum().tolist() == [len(data)] * len(gbsg2.YEARS)
+    first = obs.iloc[0]
+    g = data[(data["horTh"] == first["horTh"]) & (data["size"] == first["size"]) & (data["nodes"] == first["nodes"])]
+    surv, _ = kaplan_meier_at(g["time"].to_numpy(), g["cens"].to_numpy() == 1, first["years"] * DAYS_PER_YEAR)
+    assert first["estimate"] == pytest.approx(100 * surv, abs=1e-9)
+    assert (obs["low"] <= obs["estimate"]).all() and (obs["estimate"] <= obs["high"]).all()
+
+
+def test_gbsg2_arms_match_the_data_set() -> None:
+    data = gbsg2.data()
+    for horth, years in gbsg2.ARMS.items():
+        sc = gbsg2.settings()[f"gbsg2-horth-{horth}"].load()
+        arm = data[data["horTh"] == horth]
+        er_share = sum(sc.cohort.subtype_mix[s] for s, er in zip(SUBTYPES, SUBTYPE_ER_POSITIVE, strict=True) if er)
+        assert er_share == pytest.approx(float((arm["estrec"] >= gbsg2.ER_CUTOFF).mean()), abs=1e-6)
+        assert sc.treatment.early.endocrine_years == years
+        assert sc.cohort.nodes_positive_min == 1 and sc.treatment.early.breast_conserving_share == 0
+
+
+def test_in_memory_settings_keep_the_patients_simulate_keeps() -> None:
+    sc = load_scenario("default", ["cohort.nodes_positive_min=1", "horizon_years=1"])
+    values = sc.parameter_values()
+    sim = simulate_eligible(sc, values, 150)
+    direct = simulate_candidates(sc, values, 0, 2000)["patients"]["patient_id"].to_numpy()[:150]
+    assert len(sim.patients) == 150
+    assert sim.patients["patient_id"].tolist() == direct.tolist()
+    assert (sim.patients["nodes_positive"] >= 1).all()
+
+
+@pytest.fixture(scope="module")
+def small_validation() -> list[dict[str, object]]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["validate", "--patients", "400", "--json"]) == 0
+    return list(json.loads(out.getvalue()))
+
+
+def test_validate_has_one_row_per_target_row(small_validation: list[dict[str, object]]) -> None:
+    table = pd.DataFrame(small_validation)
+    counts = table["target"].value_counts().to_dict()
+    expected = {name: _csv_rows(name) for name in targets.EMULATIONS}
+    expected["sites_by_subtype_at_relapse"] *= 4  # a wide table: bone, liver, lung, brain per subtype
+    expected["gbsg2_recurrence_free_survival"] = 8 * len(gbsg2.YEARS)
+    assert counts == expected
+    assert not table.duplicated(["target", "row"]).any()
+    assert set(table["kind"]) <= {"percent", "time", "ratio", "hazard_or_odds_ratio", "band"}
+    assert table["pass"].map(type).eq(bool).all()
+    ok = table.dropna(subset=["simulated"])
+    assert ((ok["tolerance_low"] <= ok["simulated"]) & (ok["simulated"] <= ok["tolerance_high"])).eq(ok["pass"]).all()
+
+
+def test_validate_shares_are_consistent(small_validation: list[dict[str, object]]) -> None:
+    table = pd.DataFrame(small_validation).set_index(["target", "row"])["simulated"]
+    sites = table["denovo_stage4_sites"]
+    assert sites.sum() == pytest.approx(100.0)
+    at_dx = table["metastasis_at_diagnosis"]
+    assert at_dx["any_distant"] >= at_dx[["bone", "lung", "liver", "brain"]].max()
+    assert set(SETTINGS) == {"default", "er-positive", "ebctcg-bcs-rt", "ebctcg-bcs-no-rt", "bcs-margin-0",
+                             "bcs-margin-1"}
+
+
+@pytest.mark.parametrize("patients", ["10", "many"])
+def test_validate_bad_patients_is_an_input_error(patients: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--patients", patients]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --patients: ")
