@@ -280,7 +280,7 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
         if posterior.empty and history.max_t >= 0:
             posterior = write_outputs(req.out, history, settings)
     finally:
-        client = getattr(abc.sampler, "my_client", None)
+        client = getattr(abc.sampler, "client", None)
         if req.scheduler is not None and client is not None:
             client.close()  # the connection only: the cluster is the user's
     return posterior
