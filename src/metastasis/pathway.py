@@ -61,13 +61,12 @@ def _detection_events(state: CareState, rows: I64) -> None:
                      detail)
 
 
-def _findings(state: CareState, scanner: Scanner, found: schedule.Findings, exams: list[ExamRows]) -> I64:
+def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows]) -> I64:
     """Keep exam rows, record first detections (events, known organs); returns newly detected rows."""
     exams.append(found.exams)
     new = record_hits(state.lesions, found.hits, state.capacity_mm3)
     _detection_events(state, new)
     state.known[state.lesions.pid[new], state.lesions.organ[new]] = True
-    _ = scanner
     return new
 
 
@@ -144,10 +143,9 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     state.known[operated, :FIRST_DISTANT] = False  # the breast and the axilla were cleared by surgery
 
     # symptoms present at diagnosis but not explained by the staging work-up come back later
-    state.onset[:] = np.where(np.isnan(state.onset), np.nan, state.onset)
     p, o = np.nonzero(~np.isnan(state.onset))
     state.presentation[p, o] = schedule.presentation_days(sc, v, state.seed, gid[p], o, state.onset[p, o])
-    state.presented[p, o] = state.known[p, o] | (state.onset[p, o] <= 0.0)
+    state.presented[p, o] = state.known[p, o]
     state.distant_symptom_days[np.nonzero(staging.symptomatic)[0]] = 0.0
 
     iv = np.nonzero(staging.distant_found)[0]
@@ -190,34 +188,34 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_]) & (ft_ < stop[fp_])
         before_known = state.known.copy()
         if keep.any():
-            _findings(state, scanner, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
+            _findings(state, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
                                                        schedule.PURPOSE_CODE["followup"]), exams)
         due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < stop)
                          & (state.next_restage < dead))[0]
         restaged = due
         if due.size:
-            _findings(state, scanner, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
+            _findings(state, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
                                                       "restaging"), exams)
             state.next_restage[due] += restage_every
         wk = np.nonzero((state.workup_due < t1) & (state.workup_due < dead) & (state.mode != PALLIATIVE))[0]
         if wk.size:
-            _findings(state, scanner, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
+            _findings(state, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
                                                       "restaging"), exams)
             state.workup_due[wk] = np.inf
         sp, so = np.nonzero((state.presentation < t1) & ~state.presented & ~state.known
                             & (state.mode != PALLIATIVE)[:, None] & (state.presentation < dead[:, None]))
         state.presented[sp, so] = True
         if sp.size:
-            _findings(state, scanner, schedule.workup(scanner, sp, state.presentation[sp, so],
+            _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so],
                                                       sc.restaging.modalities, "symptoms", so), exams)
 
         # --- decisions at the end of the step ---
         newly = state.known & ~before_known
         new_distant = np.nonzero((state.mode == FOLLOWUP) & newly[:, FIRST_DISTANT:].any(axis=1))[0]
         if new_distant.size:
-            rows = nh_rows = np.nonzero(np.isin(les.pid, new_distant) & (les.organ >= FIRST_DISTANT))[0]
+            rows = np.nonzero(np.isin(les.pid, new_distant) & (les.organ >= FIRST_DISTANT))[0]
             first = np.full(n, np.inf)
-            np.minimum.at(first, les.pid[nh_rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
+            np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
             state.next_restage[new_distant] = first[new_distant] + restage_every
             by_symptoms = np.isfinite(state.presentation[new_distant]).any(axis=1) & (
@@ -227,7 +225,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
                 _projected_presentation(state, new_distant, t1, horizon))
             needs = new_distant[~by_symptoms]
             if needs.size:
-                _findings(state, scanner, schedule.workup(scanner, needs, np.full(needs.size, t1),
+                _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1),
                                                           sc.restaging.modalities, "restaging"), exams)
             plan.start_metastatic(state, new_distant, t1)
         local = np.nonzero((state.mode == FOLLOWUP) & newly[:, :FIRST_DISTANT].any(axis=1))[0]
