@@ -125,3 +125,43 @@ def test_generation_line() -> None:
     line = cal.generation_line(1, 4, 0.8123, 200, 800, 65.2)
     assert "generation 2/4" in line and "epsilon 0.8123" in line and "accepted 200/800 (25%)" in line
     assert line.startswith("[##########----------]")
+
+
+def test_posterior_draws_without_a_shipped_sample_is_an_input_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from metastasis.calibration import posterior
+
+    monkeypatch.setattr(posterior, "sample_path", lambda: None)
+    assert main(["simulate", "default", "--posterior-draws", "2", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --posterior-draws: no posterior sample is shipped"), err
+    assert "metastasis calibrate" in err[0]
+
+
+def test_posterior_draws_run_each_particle_and_summarise_with_intervals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from metastasis.calibration import posterior
+
+    sample = pd.DataFrame({name: [REGISTRY[name].default * f for f in (0.9, 1.0, 1.1)] for name in CALIBRATED})
+    sample["aggressiveness.beta_seeding"] = [1.2, 1.5, 1.8]
+    sample["weight"] = [0.2, 0.5, 0.3]
+    sample.to_parquet(tmp_path / "posterior.parquet")
+    monkeypatch.setattr(posterior, "sample_path", lambda: tmp_path / "posterior.parquet")
+    out = tmp_path / "draws"
+    args = ["simulate", "default", "--patients", "100", "--set", "horizon_years=1", "--posterior-draws", "3",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["draws"] == ["draw-000", "draw-001", "draw-002"] and info["posterior_draws"] == 3
+    used = sorted(json.loads((out / d / "run.json").read_text())["parameters"]["aggressiveness.beta_seeding"]
+                  for d in info["draws"])
+    assert used == [1.2, 1.5, 1.8]  # every particle once: drawn without replacement
+    capsys.readouterr()
+    assert main(["summary", str(out), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["posterior_draws"] == 3
+    share = s["share_clinical_stage"]["I"]
+    assert set(share) == {"median", "low", "high"} and share["low"] <= share["median"] <= share["high"]
+    assert s["patients"] == {"median": 100.0, "low": 100.0, "high": 100.0}
+    assert main(args) == 2  # a finished DIR is protected
+    assert main([*args, "--resume"]) == 0  # nothing left to do

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     s.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    s.add_argument("--posterior-draws", type=int, default=None, metavar="K",
+                   help="run K parameter sets of the shipped posterior sample into DIR/draw-000 ...")
 
     s = sub.add_parser("summary", help="headline figures of a finished run")
     s.add_argument("directory", metavar="DIR", type=Path)
@@ -110,6 +112,14 @@ def _simulate(args: argparse.Namespace) -> None:
     workers = 1 if args.workers is None else args.workers
     req = runner.RunRequest(sc, args.patients, out, args.batch_size, workers, args.resume, args.force,
                             args.quiet, scheduler=args.scheduler)
+    if args.posterior_draws is not None:
+        from metastasis.calibration import posterior
+
+        posterior.simulate_draws(req, args.posterior_draws)
+        if not args.quiet:
+            print(f"wrote {out}")
+            print(posterior.format_summary(posterior.summary(out)))
+        return
     runner.run(req)
     if not args.quiet:
         print(f"wrote {out}")
@@ -118,7 +128,12 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _summary(args: argparse.Namespace) -> None:
     from metastasis import analysis
+    from metastasis.calibration import posterior
 
+    if posterior.is_draws_run(args.directory):
+        s = posterior.summary(args.directory)
+        print(json.dumps(s, indent=2) if args.json else posterior.format_summary(s))
+        return
     s = analysis.summary(args.directory)
     print(json.dumps(s, indent=2) if args.json else analysis.format_summary(s))
 
