@@ -97,7 +97,14 @@ def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationR
     assert history.max_t == 2
     pops = history.get_all_populations()
     eps = pops.loc[pops["t"] >= 0, "epsilon"].to_numpy()
-    assert len(eps) == 3 and np.all(np.diff(eps) <= 0)  # the median epsilon never rises
+    # each epsilon is the weighted median of the previous generation's accepted distances, all below the
+    # previous epsilon: it falls strictly (an epsilon repeated would be a stale calibration sample)
+    assert len(eps) == 3 and np.all(np.diff(eps) < 0)
+    for t in (1, 2):
+        d = history.get_weighted_distances(t=t - 1).sort_values("distance")
+        w = d["w"].to_numpy() / d["w"].sum()
+        median = np.interp(0.5, np.cumsum(w) - w / 2, d["distance"].to_numpy())  # pyabc's weighted median
+        assert eps[t] == pytest.approx(median, rel=1e-9)
     with pytest.raises(cal.InputError, match="holds a calibration"):
         cal.run(req)
     with pytest.raises(cal.InputError, match="--patients and --seed"):

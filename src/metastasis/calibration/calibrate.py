@@ -201,16 +201,22 @@ def write_outputs(out: Path, history: Any, settings: dict[str, Any]) -> pd.DataF
     return posterior
 
 
-def _sampler(req: CalibrationRequest) -> Any:
+def _client(req: CalibrationRequest) -> Any:
+    """A client of the Dask cluster at ``--scheduler`` (None without one)."""
+    if req.scheduler is None:
+        return None
+    from distributed import Client
+
+    try:
+        return Client(req.scheduler, timeout=30)
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError("--scheduler", f"cannot connect to {req.scheduler!r}: {err}") from None
+
+
+def _sampler(req: CalibrationRequest, client: Any) -> Any:
     from pyabc.sampler import DaskDistributedSampler, MulticoreEvalParallelSampler, SingleCoreSampler
 
-    if req.scheduler is not None:
-        from distributed import Client
-
-        try:
-            client = Client(req.scheduler, timeout=30)
-        except (OSError, ValueError, TypeError) as err:
-            raise InputError("--scheduler", f"cannot connect to {req.scheduler!r}: {err}") from None
+    if client is not None:
         return DaskDistributedSampler(dask_client=client)
     workers = req.workers if req.workers is not None else (os.cpu_count() or 1)
     return SingleCoreSampler() if workers == 1 else MulticoreEvalParallelSampler(n_procs=workers)
@@ -254,25 +260,31 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
     model = TargetModel(req)
     observed, scales = observed_and_scales(model)
     prior = pyabc.Distribution(**{k: pyabc.RV("uniform", lo, hi - lo) for k, (lo, hi) in prior_bounds().items()})
-    np.random.seed(req.seed)
-    abc = pyabc.ABCSMC(model, prior, TargetDistance(scales),
-                       population_size=req.population, sampler=_sampler(req))
     db = f"sqlite:///{db_path.resolve()}"
     req.out.mkdir(parents=True, exist_ok=True)
-    if req.resume:
-        history = abc.load(db, int(previous["run_id"]), observed)
-    else:
-        history = abc.new(db, observed)
-        _write_json(settings_path, {**settings, "run_id": int(history.id), "started": _now(),
-                                    "package_version": __version__, "calibrated": list(CALIBRATED)})
+    run_id = int(previous["run_id"]) if req.resume else None
     progress = not req.quiet and sys.stderr.isatty()
     posterior = pd.DataFrame()
+    client = _client(req)
     try:
-        while history.max_t + 1 < req.generations:
+        while True:
+            # A fresh ABCSMC per generation, continued from the history (pyabc's documented way to resume):
+            # one ABCSMC object run repeatedly would keep its first calibration sample and so its first epsilon.
+            abc = pyabc.ABCSMC(model, prior, TargetDistance(scales), population_size=req.population,
+                               sampler=_sampler(req, client))
+            if run_id is None:
+                history = abc.new(db, observed)
+                run_id = int(history.id)
+                _write_json(settings_path, {**settings, "run_id": run_id, "started": _now(),
+                                            "package_version": __version__, "calibrated": list(CALIBRATED)})
+            else:
+                history = abc.load(db, run_id, observed)
+            if history.max_t + 1 >= req.generations:
+                break
+            np.random.seed([req.seed, history.max_t + 1])
             start = time.monotonic()
             abc.run(max_nr_populations=1)
-            pops = history.get_all_populations()
-            last = pops.iloc[-1]
+            last = history.get_all_populations().iloc[-1]
             posterior = write_outputs(req.out, history, settings)
             if progress:
                 print(generation_line(int(last["t"]), req.generations, float(last["epsilon"]), req.population,
@@ -280,8 +292,7 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
         if posterior.empty and history.max_t >= 0:
             posterior = write_outputs(req.out, history, settings)
     finally:
-        client = getattr(abc.sampler, "client", None)
-        if req.scheduler is not None and client is not None:
+        if client is not None:
             client.close()  # the connection only: the cluster is the user's
     return posterior
 
