@@ -93,7 +93,7 @@ def run_validation(patients: int = 20_000, params: Mapping[str, float] | None = 
 def _num(x: float, unit: str) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
-    return f"{x:.1f}" if unit.startswith(("percent", "days", "months")) else f"{x:.2f}"
+    return f"{x:.1f}" if unit.startswith(("percent", "days", "months")) and abs(x) >= 10 else f"{x:.2f}"
 
 
 def format_table(table: pd.DataFrame) -> str:
