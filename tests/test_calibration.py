@@ -172,3 +172,23 @@ def test_posterior_draws_run_each_particle_and_summarise_with_intervals(
     assert s["patients"] == {"median": 100.0, "low": 100.0, "high": 100.0}
     assert main(args) == 2  # a finished DIR is protected
     assert main([*args, "--resume"]) == 0  # nothing left to do
+
+
+def test_calibrate_command_passes_its_options_and_reports_the_outputs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[cal.CalibrationRequest] = []
+
+    def fake_run(req: cal.CalibrationRequest) -> pd.DataFrame:
+        seen.append(req)
+        return pd.DataFrame({"weight": [0.5, 0.5], "generation": [3, 3]})
+
+    monkeypatch.setattr(cal, "run", fake_run)
+    args = ["calibrate", "--population", "50", "--generations", "4", "--patients", "500", "--scheduler",
+            "tcp://127.0.0.1:8786", "--out", str(tmp_path / "c"), "--resume", "--seed", "7"]
+    assert main(args) == 0
+    req = seen[0]
+    assert (req.population, req.generations, req.patients, req.scheduler, req.resume, req.seed, req.workers) == \
+        (50, 4, 500, "tcp://127.0.0.1:8786", True, 7, None)
+    assert req.targets is None and req.gbsg2  # the command always fits every target
+    out = capsys.readouterr().out
+    assert "posterior.parquet" in out and "chosen.toml" in out and "generation 4" in out

@@ -191,9 +191,13 @@ def _validate(args: argparse.Namespace) -> None:
 def _calibrate(args: argparse.Namespace) -> None:
     from metastasis.calibration import calibrate
 
-    calibrate.run(calibrate.CalibrationRequest(
+    posterior = calibrate.run(calibrate.CalibrationRequest(
         out=args.out, population=args.population, generations=args.generations, patients=args.patients,
         workers=args.workers, scheduler=args.scheduler, resume=args.resume, seed=args.seed, quiet=args.quiet))
+    if not args.quiet:
+        generation = int(posterior["generation"].iloc[0]) + 1 if len(posterior) else 0
+        print(f"wrote {args.out / 'posterior.parquet'} and {args.out / 'chosen.toml'} "
+              f"({len(posterior)} particles of generation {generation}; history in {args.out / 'history.db'})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
