@@ -79,7 +79,6 @@ def _ages(spec: CohortSpec, values: dict[str, float], u: F64) -> F64:
 
 def draw_patients(spec: CohortSpec, values: dict[str, float], seed: int, patient_id: NDArray[np.int64]) -> Patients:
     """Draw the candidates ``patient_id`` (before eligibility) from the cohort stream of ``seed``."""
-    n = len(patient_id)
 
     def u(k: int) -> F64:
         return streams.uniform(seed, Process.COHORT, patient_id, k)
@@ -134,7 +133,6 @@ def draw_patients(spec: CohortSpec, values: dict[str, float], seed: int, patient
         * np.exp(values["growth.doubling_log_sd"] * z(7))
         * aggressiveness ** (-values["aggressiveness.beta_growth"])
     )
-    assert n == len(doubling)
     return Patients(
         patient_id=np.asarray(patient_id, dtype=np.int64),
         age_years=age,

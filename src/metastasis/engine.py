@@ -25,7 +25,7 @@ from metastasis.detection.stage import n_group, stage_group, t_group
 from metastasis.mortality import other_cause_death_days
 from metastasis.scenario import Scenario
 from metastasis.streams import Process
-from metastasis.vocabulary import DAYS_PER_YEAR, FIRST_DISTANT, N_ORGANS, STAGES
+from metastasis.vocabulary import DAYS_PER_YEAR, FIRST_DISTANT, STAGES
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -105,8 +105,7 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days
-    found = distant_row_all = lesions.organ >= FIRST_DISTANT
-    found = distant_row_all & (lesions.det_t <= window)
+    found = distant_row & (lesions.det_t <= window)
     distant_clinical = np.bincount(lesions.pid[found], minlength=n) > 0
     clinical_stage = stage_group(t_idx, n_idx, distant_clinical)
     course = Course(
@@ -117,7 +116,6 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
         occult_distant=(clinical_stage < 3) & present, micrometastatic=micrometastatic,
         t_index=t_idx, n_index=n_idx, values=values,
     )
-    assert course.lethal_organ.shape == (n,) and N_ORGANS == 8
     if scenario.cohort.clinical_stages is not None:
         course.eligible = np.isin(clinical_stage, [STAGES.index(s) for s in scenario.cohort.clinical_stages])
     return course

@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 from numpy.typing import NDArray
 
-from metastasis.vocabulary import DAYS_PER_YEAR, ORGAN_CODE, ORGANS
+from metastasis.vocabulary import DAYS_PER_YEAR, ORGANS
 
 F64 = NDArray[np.float64]
 
@@ -71,5 +71,3 @@ def lethal_organ(organ_hazard: F64) -> NDArray[np.int8]:
     """The organ whose death hazard is highest (the organ that killed, at the moment of death)."""
     return np.argmax(organ_hazard, axis=1).astype(np.int8)
 
-
-_ = ORGAN_CODE

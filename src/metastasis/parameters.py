@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 
 from metastasis.errors import InputError
-from metastasis.vocabulary import COVERAGE, DISTANT_ORGANS, ORGANS, SUBTYPES
+from metastasis.vocabulary import COVERAGE, SUBTYPES
 
 CALIBRATED_GUESS = "calibrated — initial guess"
 
@@ -346,8 +346,6 @@ _add("engine.max_colonies_per_patient", 400, "colonies", 10, 100000,
 CALIBRATED: tuple[str, ...] = tuple(name for name, p in REGISTRY.items() if p.prior is not None)
 if len(CALIBRATED) > 12:
     raise ValueError("too many calibrated parameters")
-
-_ = DISTANT_ORGANS, ORGANS  # re-exported words used by the documentation below
 
 
 def defaults() -> dict[str, float]:

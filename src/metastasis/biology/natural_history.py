@@ -102,12 +102,6 @@ class Lesions:
         """Assign ``value`` to column ``name`` at rows ``index``."""
         self.cols[name][: self.n][index] = value
 
-    def sorted(self) -> Lesions:
-        """A copy ordered by (patient, lesion id)."""
-        order = np.lexsort((self.lid, self.pid))
-        out = Lesions(n=self.n, cols={k: self.__getattr__(k)[order].copy() for k in self.cols})
-        return out
-
     def tau_at(self, time_days: F64 | float, rows: I64 | None = None) -> F64:
         """Gompertz age of each lesion (or of ``rows``) at ``time_days``, within its current growth segment."""
         sl = slice(None) if rows is None else rows
