@@ -105,7 +105,7 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days
-    found = distant_row & (lesions.det_t <= window)
+    found = (lesions.organ >= FIRST_DISTANT) & (lesions.det_t <= window)  # the store has grown since day 0
     distant_clinical = np.bincount(lesions.pid[found], minlength=n) > 0
     clinical_stage = stage_group(t_idx, n_idx, distant_clinical)
     course = Course(
