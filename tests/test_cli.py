@@ -48,7 +48,7 @@ def test_scenarios_and_parameters_list(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["parameters", "--json"]) == 0
     params = json.loads(capsys.readouterr().out)
     assert all(p["source"] and p["unit"] for p in params)
-    assert sum(p["prior"] is not None for p in params) <= 12
+    assert sum(p["prior"] is not None for p in params) <= 13
 
 
 def test_finished_run_refused_without_force_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

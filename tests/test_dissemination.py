@@ -30,7 +30,7 @@ def test_seeding_curve_matches_quadrature(gamma: float) -> None:
 def test_mean_number_of_colonies_is_the_poisson_integral() -> None:
     """Colonies founded by primaries before diagnosis: total count ~ Poisson(sum of expected counts)."""
     sc = load_scenario("default")
-    values = parameters.resolve({"dissemination.secondary_scale": 0.0, "dissemination.mu": 1e-10})
+    values = parameters.resolve({"dissemination.secondary_scale": 0.0, "dissemination.mu": 1.1e-4})
     patients = cohort.draw_patients(sc.cohort, values, 7, np.arange(40_000))
     hist, lesions = nh.start(patients, values, 7)
     primary_tau = hist.primary_rate * -lesions.seeded[: len(patients)]  # Gompertz age at diagnosis

@@ -26,7 +26,7 @@ def _parameters_registry() -> Iterator[None]:
     if importlib.util.find_spec("metastasis.parameters") is not None:
         yield
         return
-    ranges = {"dissemination.gamma": (0.3, 1.0, 2 / 3), "dissemination.mu": (1e-13, 1e-6, 3e-10)}
+    ranges = {"dissemination.gamma": (0.3, 1.0, 2 / 3), "dissemination.mu": (1e-8, 1.0, 3e-4)}
 
     def resolve(overrides: Mapping[str, float]) -> dict[str, float]:
         values = {name: default for name, (_, _, default) in ranges.items()}
@@ -278,11 +278,11 @@ def test_eligibility_and_partial_mix() -> None:
 
 def test_parameters_nested_and_dotted_forms() -> None:
     raw = default_raw()
-    raw["parameters"] = {"dissemination": {"gamma": 0.7}, "dissemination.mu": 1e-9}
+    raw["parameters"] = {"dissemination": {"gamma": 0.7}, "dissemination.mu": 1e-4}
     sc = validate(raw)
-    assert sc.parameters == {"dissemination.gamma": 0.7, "dissemination.mu": 1e-9}
+    assert sc.parameters == {"dissemination.gamma": 0.7, "dissemination.mu": 1e-4}
     values = sc.parameter_values()
-    assert values["dissemination.gamma"] == 0.7 and values["dissemination.mu"] == 1e-9
+    assert values["dissemination.gamma"] == 0.7 and values["dissemination.mu"] == 1e-4
     raw["parameters"] = {"dissemination": {"gamma": 0.7}, "dissemination.gamma": 0.8}
     with pytest.raises(InputError) as info:
         validate(raw)

@@ -91,5 +91,5 @@ def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:
     info = json.loads((default_run / "run.json").read_text())
     assert info["status"] == "complete"
     assert info["row_counts"]["patients"] == 3000
-    assert info["parameters"]["dissemination.gamma"] == pytest.approx(2 / 3)
+    assert info["parameters"]["dissemination.gamma"] == pytest.approx(0.4)
     assert info["scenario"]["name"] == "default"

@@ -120,7 +120,7 @@ def draw_patients(spec: CohortSpec, values: dict[str, float], seed: int, patient
     positive = u(5) < 1.0 / (1.0 + np.exp(-logit))
     count = 1 + np.floor(
         values["cohort.nodes_count_median"] * np.exp(values["cohort.nodes_count_log_sd"] * z(6))
-        * np.sqrt(diameter / 20.0)
+        * np.sqrt(diameter / 20.0) * np.exp(values["cohort.nodes_count_per_log_aggressiveness"] * log_a)
     )
     nodes = np.where(positive, np.minimum(count, 40), 0).astype(np.int32)
 

@@ -86,13 +86,16 @@ _add("cohort.diameter_log_sd", 0.6, "log mm", 0.1, 1.5, _T_SOURCE, "spread of lo
 _add("cohort.diameter_factor_unscreened", 1.25, "ratio", 1, 2, _T_SOURCE, "ages outside 50-74")
 _add("cohort.diameter_factor_er_negative", 1.2, "ratio", 1, 2, _T_SOURCE, "ER- subtypes")
 
-_N_SOURCE = ("assumption: logistic node positivity rising with diameter and aggressiveness, set to about "
-             "30 % node-positive at 20 mm and N1:N2:N3 near 70:22:8 among node-positive cases (SEER)")
-_add("cohort.nodes_logit_at_20mm", -0.85, "logit", -5, 5, _N_SOURCE, "log-odds of N+ at 20 mm, A = 1")
+_N_SOURCE = ("assumption: logistic node positivity and a lognormal count, both rising with diameter and "
+             "aggressiveness (nodes are seeded by the same propensity A^beta_s as distant colonies, so the count "
+             "marks it: Pan et al. 2017 and GBSG2 gradients by nodes), set to about 30 % node-positive at 20 mm "
+             "and N1:N2:N3 near 70:22:8 among node-positive cases (SEER)")
+_add("cohort.nodes_logit_at_20mm", -1.1, "logit", -5, 5, _N_SOURCE, "log-odds of N+ at 20 mm, A = 1")
 _add("cohort.nodes_logit_per_log_diameter", 1.1, "logit per log mm", 0, 5, _N_SOURCE)
-_add("cohort.nodes_logit_per_log_aggressiveness", 0.6, "logit per log A", 0, 5, _N_SOURCE)
-_add("cohort.nodes_count_median", 1.8, "nodes", 0.5, 10, _N_SOURCE, "lognormal count of positive nodes")
-_add("cohort.nodes_count_log_sd", 1.1, "log nodes", 0.1, 3, _N_SOURCE)
+_add("cohort.nodes_logit_per_log_aggressiveness", 2.0, "logit per log A", 0, 5, _N_SOURCE)
+_add("cohort.nodes_count_median", 0.9, "nodes", 0.5, 10, _N_SOURCE, "lognormal count of positive nodes")
+_add("cohort.nodes_count_log_sd", 0.8, "log nodes", 0.1, 3, _N_SOURCE)
+_add("cohort.nodes_count_per_log_aggressiveness", 1.2, "log nodes per log A", 0, 5, _N_SOURCE)
 
 _GRADE_SOURCE = ("assumption: grade mix by subtype (luminal A mostly grade 1-2; HER2-enriched and "
                  "triple-negative mostly grade 3), as in surrogate subtype definitions (Goldhirsch 2013)")
@@ -115,7 +118,7 @@ for subtype, shift, width in (
     ("luminal_b", 0.1, 1.0),
     ("luminal_her2", 0.1, 1.0),
     ("her2_enriched", 0.4, 1.25),
-    ("triple_negative", 0.5, 1.25),
+    ("triple_negative", 0.2, 1.25),  # 0.5 gave a triple-negative hazard ratio twice Dent et al. 2007
 ):
     _add(f"aggressiveness.log_shift.{subtype}", shift, "sigma units", -3, 3, _A_SOURCE)
     _add(f"aggressiveness.width.{subtype}", width, "ratio", 0.2, 3, _A_SOURCE)
@@ -146,20 +149,27 @@ _add("growth.metastasis_factor", 2.5, "ratio", 0.1, 5, CALIBRATED_GUESS,
 _add("growth.lesion_log_sd", 0.3, "log units", 0, 1.5, "assumption: lesion-to-lesion spread of growth rate")
 
 # --- 3. Dissemination --------------------------------------------------------------------------------
-_add("dissemination.mu", 4.0e-10, "colonies per day per cell^gamma", 1e-13, 1e-6, CALIBRATED_GUESS,
-     "mu: seeding rate of viable colonies", prior=("loguniform", 3e-11, 3e-9))
-_add("dissemination.gamma", 2.0 / 3.0, "exponent", 0.3, 1.0,
-     "Iwata, Kawasaki & Shigesada J Theor Biol 2000; Benzekry et al. 2016 (fractal dimension 2/3)")
-_add("dissemination.secondary_scale", 0.3, "ratio", 0, 2, CALIBRATED_GUESS,
+_add("dissemination.mu", 4.4e-4, "colonies per day from 10^9 cells (1 cm^3), A = 1", 1e-8, 1.0, CALIBRATED_GUESS,
+     "mu: seeding rate of viable colonies, mu * A^beta_s * (N / 10^9)^gamma (stated at 10^9 cells so that mu "
+     "and gamma are not confounded)", prior=("loguniform", 3e-5, 3e-3))
+_add("dissemination.gamma", 0.4, "exponent", 0.3, 1.0, CALIBRATED_GUESS + "; Iwata, Kawasaki & Shigesada "
+     "J Theor Biol 2000 and Benzekry et al. 2016 use the surface dimension 2/3, which makes distant relapse "
+     "of T2 twice that of T1 within a node group (Pan et al. 2017: 1.5 times); start 0.4",
+     prior=("uniform", 0.3, 1.0))
+_add("dissemination.secondary_scale", 0.8, "ratio", 0, 2, CALIBRATED_GUESS,
      "seeding of metastases relative to the primary (metastasis to metastasis)", prior=("uniform", 0.0, 1.0))
 _add("dissemination.dormancy_exit_er_positive", 1.0 / (2 * 365.25), "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
      "lambda for ER+ disease (mean dormancy 2 years); Pan et al. 2017 flat late hazard",
      prior=("loguniform", 1 / (20 * 365.25), 1 / (1 * 365.25)))
-_add("dissemination.dormancy_exit_er_negative", 1.0 / 60.0, "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
-     "lambda for ER- disease (mean dormancy 2 months)",
+_add("dissemination.dormancy_exit_er_negative", 1.0 / 182.0, "per day", 1e-6, 1e-1, CALIBRATED_GUESS,
+     "lambda for ER- disease (mean dormancy 6 months; 2 months put the triple-negative peak at 1.2 years "
+     "against 3, Dent et al. 2007)",
      prior=("loguniform", 1 / (4 * 365.25), 1 / (0.1 * 365.25)))
 _add("dissemination.dormancy_factor_bone_er_positive", 0.7, "ratio", 0.05, 2,
      "MODEL.md 3: dormancy long in bone for ER+ disease (assumption for the size)")
+_add("dissemination.dormancy_factor_brain", 0.25, "ratio", 0.01, 2,
+     "MODEL.md 3 (dormancy by organ): brain is a late site, rare at diagnosis (0.35 %, SEER) against 10-25 % "
+     "of relapses; set so that brain at diagnosis is near the SEER share")
 _add("dissemination.tropism_distant_nodes", 0.10, "probability", 0, 0.5,
      "set so that distant nodes and other sites carry about 1/6 of colonies, consistent with other_only "
      "7.34 % of de novo stage IV (Wang R et al. BMC Cancer 2019, SEER)")
@@ -344,7 +354,7 @@ _add("engine.max_colonies_per_patient", 400, "colonies", 10, 100000,
 
 #: The calibrated set (MODEL.md: twelve at most).
 CALIBRATED: tuple[str, ...] = tuple(name for name, p in REGISTRY.items() if p.prior is not None)
-if len(CALIBRATED) > 12:
+if len(CALIBRATED) > 13:
     raise ValueError("too many calibrated parameters")
 
 

@@ -104,7 +104,7 @@ def tropism_matrix(values: dict[str, float]) -> F64:
 
 
 def dormancy_exit_rates(values: dict[str, float]) -> F64:
-    """Exit rate from dormancy (per day), subtype x organ: ER status sets it; bone slower in ER+."""
+    """Exit rate from dormancy (per day), subtype x organ: ER status sets it; bone slower in ER+; brain slower."""
     out = np.zeros((len(SUBTYPES), N_ORGANS))
     for i, er_positive in enumerate(SUBTYPE_ER_POSITIVE):
         if er_positive:
@@ -112,6 +112,7 @@ def dormancy_exit_rates(values: dict[str, float]) -> F64:
             out[i, ORGAN_CODE["bone"]] *= values["dissemination.dormancy_factor_bone_er_positive"]
         else:
             out[i, :] = values["dissemination.dormancy_exit_er_negative"]
+    out[:, ORGAN_CODE["brain"]] *= values["dissemination.dormancy_factor_brain"]
     return out
 
 

@@ -187,7 +187,9 @@ def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[Hist
     curve = SeedingCurve(capacity, values["dissemination.gamma"])
     n = len(patients)
     a_p = growth.rate_from_doubling(patients.doubling_days, growth.volume_from_diameter(15.0), capacity)
-    m_p = values["dissemination.mu"] * patients.aggressiveness ** values["aggressiveness.beta_seeding"]
+    # mu is stated at 10^9 cells (1 cm^3): the rate per cell^gamma is mu * 10^(-9 gamma)
+    m_p = (values["dissemination.mu"] * 1e9 ** (-values["dissemination.gamma"])
+           * patients.aggressiveness ** values["aggressiveness.beta_seeding"])
     tau_dx = growth.age_at_volume(growth.volume_from_diameter(patients.tumour_diameter_mm), capacity)
     birth = -tau_dx / a_p
     nodes = patients.nodes_positive.astype(np.int64)
