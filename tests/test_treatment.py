@@ -173,3 +173,24 @@ def test_summary_reports_treatments_and_skeletal_events(default_run: Path) -> No
     assert s["treatments"]["surgery:mastectomy"] > 0
     assert s["treatments"]["endocrine:adjuvant"] > 0.3
     assert "share_with_skeletal_event" in s["skeletal_events"]
+
+
+def test_residual_disease_is_commoner_in_aggressive_tumours() -> None:
+    """Odds of residual disease after breast-conserving surgery rise as A^k (surgery.residual_logit_per_log_...)."""
+    from metastasis.engine import simulate_batch
+    from metastasis.vocabulary import ORIGIN_CODE
+
+    sc = load_scenario("ebctcg-bcs-no-rt")
+
+    def log_a_gap(k: float) -> float:
+        values = parameters.resolve({"surgery.residual_logit_per_log_aggressiveness": k})
+        course = simulate_batch(sc, values, np.arange(4000))
+        les, log_a = course.lesions, np.log(course.patients.aggressiveness)
+        residual = np.zeros(len(log_a), bool)
+        residual[les.pid[les.origin == ORIGIN_CODE["residual"]]] = True
+        gap = log_a[residual].mean() - log_a[~residual].mean()
+        se = math.sqrt(log_a[residual].var() / residual.sum() + log_a[~residual].var() / (~residual).sum())
+        return float(gap / se)
+
+    assert log_a_gap(1.5) > 4  # the default: residual disease marks aggressive disease
+    assert abs(log_a_gap(0.0)) < 3  # without the link, no difference beyond chance (|z| < 3: p > 0.997)

@@ -143,7 +143,7 @@ _add("growth.doubling_factor_er_negative", 0.8, "ratio", 0.1, 2,
      "assumption: ER- grows faster (MODEL.md 2)")
 _add("growth.doubling_log_sd", 0.65, "log days", 0.05, 2,
      "Weedon-Fekjaer H et al. Breast Cancer Res 2008 (10 to 20 mm in 1.7 years on average, wide spread)")
-_add("growth.metastasis_factor", 2.5, "ratio", 0.1, 5, CALIBRATED_GUESS,
+_add("growth.metastasis_factor", 3.5, "ratio", 0.1, 5, CALIBRATED_GUESS,
      "metastasis Gompertz rate relative to the primary (Friberg & Mattson 1997: similar)",
      prior=("loguniform", 0.5, 4.0))
 _add("growth.lesion_log_sd", 0.3, "log units", 0, 1.5, "assumption: lesion-to-lesion spread of growth rate")
@@ -259,10 +259,15 @@ _add("symptoms.presentation_delay_mean_days", 21.0, "days", 0, 365,
 # --- 5. Treatment -----------------------------------------------------------------------------------
 _TI = "inputs/treatment_inputs.csv"
 _EBCTCG = "set so that the EBCTCG 2011 arms (35.0 % vs 19.3 % any first recurrence at 10 years) are reproduced"
-_add("surgery.residual_probability_bcs", 0.3, "probability", 0, 1,
+_add("surgery.residual_probability_bcs", 0.25, "probability", 0, 1,
      "assumption: " + _EBCTCG + " (residual disease after breast-conserving surgery with clear margins)")
 _add("surgery.positive_margin_odds_ratio", 2.44, "ratio", 1, 10,
      "Houssami N et al. Ann Surg Oncol 2014;21:717 (odds of local recurrence with positive margins)")
+_add("surgery.residual_logit_per_log_aggressiveness", 1.5, "logit per log A", 0, 5,
+     "assumption: local recurrence is commoner in aggressive phenotypes (Lowery AJ et al. Breast Cancer Res "
+     "Treat 2012;133:831, HER2+ and triple-negative); EBCTCG 2011: about one breast-cancer death avoided per "
+     "four recurrences avoided by radiotherapy, which needs the women with residual disease to be those who "
+     "seed most")
 _add("surgery.residual_probability_mastectomy", 0.04, "probability", 0, 1,
      "assumption: chest-wall recurrence after mastectomy of a few per cent")
 _add("surgery.residual_cells_log10_median", 5.0, "log10 cells", 0, 9, "assumption: " + _EBCTCG)

@@ -109,7 +109,9 @@ def adjuvant(state: CareState, operated: BOOL) -> None:
     bcs = _u(state, p, _SURGERY) < sc.breast_conserving_share
     positive = _u(state, p, _MARGIN) < sc.positive_margin_share
     base = v["surgery.residual_probability_bcs"]
-    odds = base / (1 - base) * np.where(positive, v["surgery.positive_margin_odds_ratio"], 1.0)
+    # residual disease is commoner in aggressive (infiltrative) tumours: odds times A^k, k per log A
+    odds = base / (1 - base) * np.where(positive, v["surgery.positive_margin_odds_ratio"], 1.0) * (
+        patients.aggressiveness[p] ** v["surgery.residual_logit_per_log_aggressiveness"])
     prob = np.where(bcs, odds / (1 + odds), v["surgery.residual_probability_mastectomy"])
     residual = _u(state, p, _RESIDUAL) < prob
     rows = np.nonzero(operated[les.pid] & np.isin(les.origin, [ORIGIN_CODE["primary"], ORIGIN_CODE["nodal"]]))[0]
