@@ -2,9 +2,10 @@
 
 Names are dotted (``dissemination.mu``) and are the keys of a scenario's ``[parameters]`` table and of
 ``--set parameters.<name>=<value>``. Values are plain floats; the engine reads them from the dict that
-:func:`resolve` returns. Parameters with a ``prior`` form the calibrated set (MODEL.md: twelve at most;
-the chemotherapy and resistance parameters arrive with the treatment module). Everything else is an
-input with a citation or a structural choice stated in MODEL.md.
+:func:`resolve` returns. Parameters with a ``prior`` form the calibrated set: MODEL.md's twelve and the
+seeding exponent ``dissemination.gamma``, whose literature value (2/3) made the T gradient of distant
+relapse twice the published one. Everything else is an input with a citation or a structural choice
+stated in MODEL.md.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ _add("symptoms.presentation_delay_mean_days", 21.0, "days", 0, 365,
 # --- 5. Treatment -----------------------------------------------------------------------------------
 _TI = "inputs/treatment_inputs.csv"
 _EBCTCG = "set so that the EBCTCG 2011 arms (35.0 % vs 19.3 % any first recurrence at 10 years) are reproduced"
-_add("surgery.residual_probability_bcs", 0.25, "probability", 0, 1,
+_add("surgery.residual_probability_bcs", 0.32, "probability", 0, 1,
      "assumption: " + _EBCTCG + " (residual disease after breast-conserving surgery with clear margins)")
 _add("surgery.positive_margin_odds_ratio", 2.44, "ratio", 1, 10,
      "Houssami N et al. Ann Surg Oncol 2014;21:717 (odds of local recurrence with positive margins)")
@@ -357,7 +358,7 @@ _add("engine.max_lesions_per_organ", 50, "lesions", 1, 1000,
 _add("engine.max_colonies_per_patient", 400, "colonies", 10, 100000,
      "structural: colonies tracked per patient; seeding stops past it (reached only with lethal burden)")
 
-#: The calibrated set (MODEL.md: twelve at most).
+#: The calibrated set (MODEL.md's twelve and gamma).
 CALIBRATED: tuple[str, ...] = tuple(name for name, p in REGISTRY.items() if p.prior is not None)
 if len(CALIBRATED) > 13:
     raise ValueError("too many calibrated parameters")
