@@ -87,27 +87,30 @@ def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: floa
     tau0 = les.tau_at(t0, rows)
     start = np.maximum(les.wake[rows], t0)
 
-    def burden(p_idx: I64, organ: I64, t: F64) -> F64:
-        key = les.pid[rows] * N_ORGANS + les.organ[rows]
-        pair = pid[p_idx] * N_ORGANS + organ
-        order = np.argsort(pair)
-        pos = np.clip(np.searchsorted(pair[order], key), 0, len(pair) - 1)
-        hit = pair[order][pos] == key
-        j = order[pos[hit]]
-        r = np.nonzero(hit)[0]
-        tau = np.where(les.wake[rows[r]] <= t0, tau0[r], 0.0) + les.base_rate[rows[r]] * np.maximum(
-            t[j] - start[r], 0.0)
-        vol = np.where(t[j] >= les.wake[rows[r]], growth.volume_at_age(tau, cap), 0.0)
-        return np.asarray(np.bincount(j, weights=vol, minlength=len(pair)), dtype=np.float64)
-
     grid_p, grid_o = np.meshgrid(np.arange(len(pid)), np.arange(FIRST_DISTANT, N_ORGANS), indexing="ij")
     p_idx, organ = grid_p.ravel(), grid_o.ravel()
+    # each lesion's (patient, organ) pair j, matched once for every evaluation of the burden
+    key = les.pid[rows] * N_ORGANS + les.organ[rows]
+    pair = pid[p_idx] * N_ORGANS + organ
+    order = np.argsort(pair)
+    pos = np.clip(np.searchsorted(pair[order], key), 0, len(pair) - 1)
+    hit = pair[order][pos] == key
+    j = order[pos[hit]]
+    r = np.nonzero(hit)[0]
+    tau_start = np.where(les.wake[rows[r]] <= t0, tau0[r], 0.0)
+    rate_r, start_r, wake_r = les.base_rate[rows[r]], start[r], les.wake[rows[r]]
+
+    def burden(t: F64) -> F64:
+        tau = tau_start + rate_r * np.maximum(t[j] - start_r, 0.0)
+        vol = np.where(t[j] >= wake_r, growth.volume_at_age(tau, cap), 0.0)
+        return np.asarray(np.bincount(j, weights=vol, minlength=len(pair)), dtype=np.float64)
+
     known_onset = state.onset[pid[p_idx], organ]
     lo, hi = np.full(p_idx.size, t0), np.full(p_idx.size, horizon)
-    reaches = burden(p_idx, organ, hi) > theta[organ]
+    reaches = burden(hi) > theta[organ]
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        over = burden(p_idx, organ, mid) > theta[organ]
+        over = burden(mid) > theta[organ]
         hi, lo = np.where(over, mid, hi), np.where(over, lo, mid)
     onset = symptoms.onset_after_crossing(state.seed, state.hist.patient_id[pid[p_idx]], organ, hi, v)
     onset = np.where(np.isnan(known_onset), np.where(reaches, onset, np.inf), known_onset)

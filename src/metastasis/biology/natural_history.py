@@ -168,6 +168,8 @@ class History:
         The seeding level is carried over, so a therapy changes how fast a tumour seeds, never the
         colonies it has already founded. First-size days are recorded before the change.
         """
+        if rows.size == 0:
+            return
         lesions.record_first_sizes(rows, time_days, self.capacity_mm3)
         lesions.set("lam_ref", rows, self.lam_at(lesions, rows, time_days))
         lesions.set("tau_ref", rows, tau)
@@ -284,6 +286,8 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         level_end = hist.lam_at(lesions, rows, end)
         due = level_end >= lesions.next_level[rows]
         rows, pid = rows[due], pid[due]
+        if rows.size == 0:
+            break
         a, m = lesions.rate[rows], lesions.seed_rate[rows]
         tau0 = lesions.tau_ref[rows]
         h_star = hist.curve.h(tau0) + (lesions.next_level[rows] - lesions.lam_ref[rows]) * a / (m * scale)
@@ -323,6 +327,8 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
 
 def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str) -> None:
     """Mark lesions ended at ``time_days`` with an ``end_reason`` of SPEC (only those still alive then)."""
+    if rows.size == 0:
+        return
     t = np.broadcast_to(np.asarray(time_days, dtype=np.float64), rows.shape)
     alive = lesions.ended[rows] > t
     lesions.set("ended", rows[alive], t[alive])

@@ -84,6 +84,11 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
     """Set each lesion's growth rate for the therapies running at ``t`` (endocrine, anti-HER2)."""
     les, v = state.lesions, state.values
     pid = les.pid[rows]
+    # only lesions of women on a therapy, or still slowed by one that has stopped, can change rate
+    on = (state.endocrine_until[pid] > t) | (state.anti_her2_until[pid] > t) | (les.rate[rows] != les.base_rate[rows])
+    rows, pid = rows[on], pid[on]
+    if rows.size == 0:
+        return
     a = state.patients.aggressiveness[pid]
     resistant_p = np.minimum(1.0, v["systemic.suppression_resistant_share"] * a ** v["aggressiveness.beta_resistance"])
     sensitive = _u(state, pid, les.lid[rows], _SUPPRESSION) >= resistant_p
@@ -251,6 +256,8 @@ def start_line(state: CareState, pid: I64, t: float, k: int) -> None:
 
 def progression(state: CareState, pid: I64, t: float) -> None:
     """Progression found at restaging: end the line and start the next one."""
+    if pid.size == 0:
+        return
     line = state.line[pid].copy()
     for k in np.unique(line):
         p = pid[line == k]
