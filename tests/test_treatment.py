@@ -194,3 +194,29 @@ def test_residual_disease_is_commoner_in_aggressive_tumours() -> None:
 
     assert log_a_gap(1.5) > 4  # the default: residual disease marks aggressive disease
     assert abs(log_a_gap(0.0)) < 3  # without the link, no difference beyond chance (|z| < 3: p > 0.997)
+
+
+def test_positive_margins_leave_more_residual_cells() -> None:
+    """Same women, margins all clear or all positive: residual disease is commoner, and larger by
+    ``surgery.residual_cells_log10_positive_margin`` decades wherever both have it."""
+    from metastasis.biology import growth
+    from metastasis.engine import simulate_batch
+    from metastasis.vocabulary import ORIGIN_CODE
+
+    values = parameters.resolve({"surgery.residual_cells_log10_positive_margin": 1.0})
+    cells: list[dict[int, float]] = []
+    for share in (0.0, 1.0):
+        sc = load_scenario("ebctcg-bcs-no-rt", [f"treatment.early.positive_margin_share={share}"])
+        course = simulate_batch(sc, values, np.arange(3000))
+        les = course.lesions
+        rows = np.nonzero(les.origin == ORIGIN_CODE["residual"])[0]
+        # cells left at surgery, from the Gompertz age of the first growth segment (NaN once it changed)
+        first = np.where(les.t_ref[rows] == 0.0, les.tau_ref[rows], np.nan)
+        at_zero = growth.volume_at_age(first, values["growth.carrying_capacity_mm3"]) * growth.CELLS_PER_MM3
+        cells.append(dict(zip(course.patients.patient_id[les.pid[rows]].tolist(), at_zero.tolist(), strict=True)))
+    clear, positive = cells
+    assert len(positive) > len(clear) + 100
+    both = [p for p in sorted(set(clear) & set(positive)) if np.isfinite(clear[p]) and np.isfinite(positive[p])]
+    assert len(both) > 100
+    ratio = np.array([positive[p] / clear[p] for p in both])
+    np.testing.assert_allclose(ratio, 10.0, rtol=1e-6)

@@ -272,6 +272,10 @@ _add("surgery.residual_logit_per_log_aggressiveness", 1.5, "logit per log A", 0,
 _add("surgery.residual_probability_mastectomy", 0.04, "probability", 0, 1,
      "assumption: chest-wall recurrence after mastectomy of a few per cent")
 _add("surgery.residual_cells_log10_median", 5.0, "log10 cells", 0, 9, "assumption: " + _EBCTCG)
+_add("surgery.residual_cells_log10_positive_margin", 0.6, "log10 cells", 0, 4,
+     "assumption: tumour at the inked margin leaves more cells behind as well as more often; set so that the "
+     "odds ratio of local recurrence after breast-conserving therapy is Houssami's 2.44 (Houssami N et al. "
+     "Ann Surg Oncol 2014;21:717)")
 _add("surgery.residual_cells_log10_sd", 1.0, "log10 cells", 0, 4, "assumption")
 _add("surgery.nodal_residual_probability", 0.05, "probability", 0, 1,
      "assumption: a positive node left behind by axillary surgery (sentinel biopsy or dissection)")

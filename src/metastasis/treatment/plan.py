@@ -125,6 +125,7 @@ def adjuvant(state: CareState, operated: BOOL) -> None:
     nh.end_lesions(les, rows[~node_left], 0.0, "resected")
     rp = p[residual]
     cells = 10 ** (v["surgery.residual_cells_log10_median"]
+                   + np.where((positive & bcs)[residual], v["surgery.residual_cells_log10_positive_margin"], 0.0)
                    + v["surgery.residual_cells_log10_sd"] * ndtri(_u(state, rp, _RESIDUAL_CELLS)))
     nh.add_lesions(hist, les, rp, "residual", ORGAN_CODE["breast"], np.zeros(rp.size, np.int64), 0.0, cells,
                    hist.primary_rate[rp], hist.seed_rate[rp])
