@@ -304,7 +304,7 @@ _add("radiotherapy.spine_share_of_bone", 0.4, "probability", 0, 1,
      "assumption: share of bone metastases in the spine")
 _add("radiotherapy.sbrt_treatment_death", 0.045, "probability per course", 0, 1,
      "Palma DA et al. Lancet 2019 (SABR-COMET) via " + _TI)
-_add("chemotherapy.surviving_fraction_per_cycle", 0.3, "fraction", 1e-4, 1, CALIBRATED_GUESS,
+_add("chemotherapy.surviving_fraction_per_cycle", 0.5, "fraction", 1e-4, 1, CALIBRATED_GUESS,
      "surviving fraction of sensitive growing cells per cycle", prior=("loguniform", 0.05, 0.8))
 _add("chemotherapy.resistant_fraction", 1e-6, "fraction", 0, 1e-2, CALIBRATED_GUESS,
      "f_res: resistant cells per cell (times A^beta_r)", prior=("loguniform", 1e-9, 1e-4))
