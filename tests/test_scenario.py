@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 import tomllib
-import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,32 +15,6 @@ from hypothesis import strategies as st
 from metastasis import scenario
 from metastasis.errors import InputError
 from metastasis.scenario import Scenario, load_scenario, validate
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _parameters_registry() -> Iterator[None]:
-    """Use metastasis.parameters when it exists; otherwise a stand-in with the agreed interface."""
-    if importlib.util.find_spec("metastasis.parameters") is not None:
-        yield
-        return
-    ranges = {"dissemination.gamma": (0.3, 1.0, 2 / 3), "dissemination.mu": (1e-8, 1.0, 3e-4)}
-
-    def resolve(overrides: Mapping[str, float]) -> dict[str, float]:
-        values = {name: default for name, (_, _, default) in ranges.items()}
-        for name, value in overrides.items():
-            if name not in ranges:
-                raise InputError(f"parameters.{name}", "unknown parameter")
-            low, high, _ = ranges[name]
-            if not low <= value <= high:
-                raise InputError(f"parameters.{name}", f"must be between {low} and {high} (got {value})")
-            values[name] = float(value)
-        return values
-
-    fake = types.ModuleType("metastasis.parameters")
-    fake.resolve = resolve  # type: ignore[attr-defined]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "metastasis.parameters", fake)
-        yield
 
 
 def default_raw() -> dict[str, Any]:
