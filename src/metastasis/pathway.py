@@ -61,13 +61,26 @@ def _detection_events(state: CareState, rows: I64) -> None:
                      detail)
 
 
-def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows]) -> I64:
-    """Keep exam rows, record first detections (events, known organs); returns newly detected rows."""
+def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows], fresh: list[I64] | None = None) -> I64:
+    """Keep exam rows, record first detections (events, known organs); returns newly detected rows.
+
+    ``fresh`` collects ``patient * N_ORGANS + organ`` of the organs that became known.
+    """
     exams.append(found.exams)
     new = record_hits(state.lesions, found.hits, state.capacity_mm3)
     _detection_events(state, new)
-    state.known[state.lesions.pid[new], state.lesions.organ[new]] = True
+    p, o = state.lesions.pid[new], state.lesions.organ[new]
+    if fresh is not None:
+        unknown = ~state.known[p, o]
+        fresh.append(p[unknown] * N_ORGANS + o[unknown])
+    state.known[p, o] = True
     return new
+
+
+def _mask(n: int, pid: I64) -> NDArray[np.bool_]:
+    out = np.zeros(n, bool)
+    out[pid] = True
+    return out
 
 
 def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: float) -> F64:
@@ -189,34 +202,35 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         cursor = cursor_end
         fp_, ft_, fm_ = fu_pid[sl], fu_t[sl], fu_m[sl]
         keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_]) & (ft_ < stop[fp_])
-        before_known = state.known.copy()
+        fresh: list[I64] = []
         if keep.any():
             _findings(state, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
-                                                       schedule.PURPOSE_CODE["followup"]), exams)
+                                                       schedule.PURPOSE_CODE["followup"]), exams, fresh)
         due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < stop)
                          & (state.next_restage < dead))[0]
         restaged = due
         if due.size:
             _findings(state, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
-                                                      "restaging"), exams)
+                                                      "restaging"), exams, fresh)
             state.next_restage[due] += restage_every
         wk = np.nonzero((state.workup_due < t1) & (state.workup_due < dead) & (state.mode != PALLIATIVE))[0]
         if wk.size:
             _findings(state, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
-                                                      "restaging"), exams)
+                                                      "restaging"), exams, fresh)
             state.workup_due[wk] = np.inf
         sp, so = np.nonzero((state.presentation < t1) & ~state.presented & ~state.known
                             & (state.mode != PALLIATIVE)[:, None] & (state.presentation < dead[:, None]))
         state.presented[sp, so] = True
         if sp.size:
             _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so],
-                                                      sc.restaging.modalities, "symptoms", so), exams)
+                                                      sc.restaging.modalities, "symptoms", so), exams, fresh)
 
         # --- decisions at the end of the step ---
-        newly = state.known & ~before_known
-        new_distant = np.nonzero((state.mode == FOLLOWUP) & newly[:, FIRST_DISTANT:].any(axis=1))[0]
+        pairs = np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
+        fp, fo = pairs // N_ORGANS, pairs % N_ORGANS
+        new_distant = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo >= FIRST_DISTANT)])
         if new_distant.size:
-            rows = np.nonzero(np.isin(les.pid, new_distant) & (les.organ >= FIRST_DISTANT))[0]
+            rows = np.nonzero(_mask(n, new_distant)[les.pid] & (les.organ >= FIRST_DISTANT))[0]
             first = np.full(n, np.inf)
             np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
@@ -231,9 +245,9 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
                 _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1),
                                                           sc.restaging.modalities, "restaging"), exams)
             plan.start_metastatic(state, new_distant, t1)
-        local = np.nonzero((state.mode == FOLLOWUP) & newly[:, :FIRST_DISTANT].any(axis=1))[0]
+        local = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo < FIRST_DISTANT)])
         if local.size:
-            rows = np.nonzero(np.isin(les.pid, local) & (les.organ < FIRST_DISTANT) & (les.ended > t1)
+            rows = np.nonzero(_mask(n, local)[les.pid] & (les.organ < FIRST_DISTANT) & (les.ended > t1)
                               & ~np.isnan(les.det_t))[0]
             nh.end_lesions(les, rows, t1, "resected")
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
@@ -245,7 +259,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             state.workup_due[local] = np.minimum(state.workup_due[local], t1)
         if restaged.size:
             rp = restaged[state.mode[restaged] == METASTATIC]
-            rows = np.nonzero(np.isin(les.pid, rp) & (les.organ >= FIRST_DISTANT) & ~np.isnan(les.det_t))[0]
+            rows = np.nonzero(_mask(n, rp)[les.pid] & (les.organ >= FIRST_DISTANT) & ~np.isnan(les.det_t))[0]
             measured = np.bincount(les.pid[rows], weights=les.volume_at(t1, cap, rows), minlength=n)[rp]
             new_organ = (state.known[rp, FIRST_DISTANT:] & ~state.organs_at_line[rp, FIRST_DISTANT:]).any(axis=1)
             grew = measured > state.nadir_mm3[rp] * v["systemic.progression_volume_ratio"]
@@ -264,7 +278,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         active = np.unique(les.pid[live])
         active = active[in_play[active]]
         if active.size:
-            r = live[np.isin(les.pid[live], active)]
+            r = live[_mask(n, active)[les.pid[live]]]
             comp = np.searchsorted(active, les.pid[r])
             vol = les.volume_at(t1, cap, r)
             flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
