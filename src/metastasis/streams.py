@@ -4,13 +4,16 @@ Every random number of the simulation is a pure function of its key, so a patien
 depend on which batch or worker simulates her, and two scenarios that share a seed share each
 patient's natural history (common random numbers). The generator hashes the key with the SplitMix64
 finaliser (Steele, Lea & Flood, OOPSLA 2014), chained over the key's words: no state, no Generator
-object per patient, vectorised over NumPy arrays.
+object per patient. The chain is compiled by Numba as ufuncs over NumPy arrays (cached on disk after
+the first run), so a call costs a few microseconds whatever its size.
 """
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtri
@@ -19,6 +22,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TWO_M53 = 1.0 / 9007199254740992.0
 
 
 class Process(IntEnum):
@@ -37,28 +41,55 @@ def _mix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return z ^ (z >> _S31)
 
 
-def _u64(x: ArrayLike) -> NDArray[np.uint64]:
-    return np.asarray(x).astype(np.int64, copy=False).astype(np.uint64)
+def _i64(x: ArrayLike) -> NDArray[np.int64]:
+    return np.asarray(x).astype(np.int64, copy=False)
+
+
+# The same chain compiled as ufuncs (one pass over memory, no temporaries; bit-identical to _mix).
+@numba.njit(cache=True)
+def _mix_one(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@numba.njit(cache=True)
+def _chain(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64) -> np.uint64:
+    # int64 -> uint64 keeps the bits (two's complement), as NumPy's astype does
+    z = _mix_one(head ^ (np.uint64(patient) * _GOLDEN))
+    z = _mix_one(z ^ (np.uint64(key) + _GOLDEN))
+    return _mix_one(z ^ (np.uint64(counter) * _M1 + _GOLDEN))
+
+
+@numba.vectorize(["uint64(uint64, int64, int64, int64)"], cache=True)
+def _hash_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64) -> np.uint64:
+    return _chain(head, patient, key, counter)
+
+
+@numba.vectorize(["float64(uint64, int64, int64, int64)"], cache=True)
+def _uniform_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64) -> float:
+    return (np.float64(_chain(head, patient, key, counter) >> _S11) + 0.5) * _TWO_M53
+
+
+@functools.lru_cache(maxsize=64)
+def _head(seed: int, process: Process) -> np.uint64:
+    with np.errstate(over="ignore"):
+        return np.uint64(_mix(np.array([seed], dtype=np.uint64) * _GOLDEN + np.uint64(int(process)))[0])
 
 
 def hash64(
     seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
 ) -> NDArray[np.uint64]:
     """64 random bits for each element of the broadcast key arrays."""
-    with np.errstate(over="ignore"):
-        head = _mix(np.array([seed], dtype=np.uint64) * _GOLDEN + np.uint64(int(process)))
-        z = _mix(head ^ (_u64(patient) * _GOLDEN))
-        z = _mix(z ^ (_u64(key) + _GOLDEN))
-        z = _mix(z ^ (_u64(counter) * _M1 + _GOLDEN))
-    return z
+    return np.asarray(_hash_ufunc(_head(seed, process), _i64(patient), _i64(key), _i64(counter)), dtype=np.uint64)
 
 
 def uniform(
     seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
 ) -> NDArray[np.float64]:
     """U(0, 1), never exactly 0 or 1."""
-    bits = hash64(seed, process, patient, key, counter) >> _S11
-    return (bits.astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    return np.asarray(_uniform_ufunc(_head(seed, process), _i64(patient), _i64(key), _i64(counter)),
+                      dtype=np.float64)
 
 
 def normal(
