@@ -220,3 +220,15 @@ def test_positive_margins_leave_more_residual_cells() -> None:
     assert len(both) > 100
     ratio = np.array([positive[p] / clear[p] for p in both])
     np.testing.assert_allclose(ratio, 10.0, rtol=1e-6)
+
+
+def test_poisson_inversion_is_scipys() -> None:
+    """The overhead-free Poisson inversion gives exactly scipy.stats.poisson.ppf (means 0 to 50)."""
+    from scipy.stats import poisson
+
+    from metastasis.treatment.cells import _poisson_ppf
+
+    rng = np.random.default_rng(3)
+    q = rng.uniform(1e-12, 1 - 1e-12, 200_000)
+    mu = np.concatenate([rng.uniform(0, 50, 100_000), 10 ** rng.uniform(-12, 1.7, 99_000), np.zeros(1_000)])
+    np.testing.assert_array_equal(_poisson_ppf(q, mu), poisson.ppf(q, mu))

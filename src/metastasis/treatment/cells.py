@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtri
-from scipy.stats import binom, poisson
+from scipy.special import ndtri, pdtr, pdtrik
+from scipy.stats import binom
 
 F64 = NDArray[np.float64]
 
@@ -21,6 +21,15 @@ EXACT_TRIALS = 1000
 NORMAL_VARIANCE = 50.0
 
 
+def _poisson_ppf(q: F64, mu: F64) -> F64:
+    """``scipy.stats.poisson.ppf`` for 0 < q < 1 (NaN where mu < 0), without its per-call overhead:
+    the same inversion of the regularised incomplete gamma (``pdtrik``), corrected by one step."""
+    vals = np.ceil(pdtrik(q, mu))
+    vals1 = np.maximum(vals - 1, 0)
+    out = np.where(pdtr(vals1, mu) >= q, vals1, vals)
+    return np.where(mu >= 0, out, np.nan)
+
+
 def poisson_from_uniform(mean: ArrayLike, u: ArrayLike) -> F64:
     """Poisson(mean) by inversion of ``u`` (normal approximation when the mean exceeds 50)."""
     lam = np.asarray(mean, dtype=np.float64)
@@ -28,7 +37,8 @@ def poisson_from_uniform(mean: ArrayLike, u: ArrayLike) -> F64:
     small = lam <= NORMAL_VARIANCE
     out = np.empty(np.broadcast(lam, uu).shape)
     lam_b, u_b = np.broadcast_arrays(lam, uu)
-    out[small] = poisson.ppf(u_b[small], lam_b[small])
+    if small.any():
+        out[small] = _poisson_ppf(u_b[small], lam_b[small])
     big = ~small
     out[big] = np.maximum(np.round(lam_b[big] + np.sqrt(lam_b[big]) * ndtri(u_b[big])), 0.0)
     return np.nan_to_num(out, nan=0.0)
@@ -39,13 +49,15 @@ def binomial_from_uniform(n: ArrayLike, p: ArrayLike, u: ArrayLike) -> F64:
     nn, pp, uu = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(p, np.float64), np.asarray(u, np.float64))
     out = np.empty(nn.shape)
     exact = nn <= EXACT_TRIALS
-    out[exact] = binom.ppf(uu[exact], nn[exact], pp[exact])
+    if exact.any():
+        out[exact] = binom.ppf(uu[exact], nn[exact], pp[exact])
     var = nn * pp * (1.0 - pp)
     normal = ~exact & (var > NORMAL_VARIANCE)
     mean = nn * pp
     out[normal] = np.clip(np.round(mean[normal] + np.sqrt(var[normal]) * ndtri(uu[normal])), 0.0, nn[normal])
     rare = ~exact & ~normal
-    out[rare] = np.minimum(poisson_from_uniform(mean[rare], uu[rare]), nn[rare])
+    if rare.any():
+        out[rare] = np.minimum(poisson_from_uniform(mean[rare], uu[rare]), nn[rare])
     return np.nan_to_num(out, nan=0.0)
 
 
