@@ -1,8 +1,9 @@
 """Seeding of colonies by every tumour: rate, tropism, dormancy (MODEL.md 3).
 
 A tumour of N cells founds viable colonies as a Poisson process of rate ``m * N^gamma`` with
-``m = mu * A^beta_s`` (times the secondary-spread scalar for metastases). With Gompertz growth the
-cumulative number expected by Gompertz age ``tau`` is
+``m = mu * 10^(-9 gamma) * A^beta_s`` (``mu`` is the rate of a tumour of 10^9 cells; times the
+secondary-spread scalar for metastases). With Gompertz growth the cumulative number expected by
+Gompertz age ``tau`` is
 
     Lambda(tau) = (m / a) * (K cells)^gamma * H(tau),   H(tau) = E1(b e^-tau) - E1(b),
 

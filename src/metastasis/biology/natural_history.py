@@ -49,7 +49,7 @@ _COLUMNS: dict[str, type] = {
     "det_t": np.float64,  # first detection day (NaN)
     "det_by": np.int8,  # index into DETECTED_BY
     "det_d": np.float64,  # diameter at first detection, mm
-    "seed_rate": np.float64,  # m = mu A^beta_s (x secondary scale), colonies per day per cell^gamma
+    "seed_rate": np.float64,  # m = mu 1e9^-gamma A^beta_s (x secondary scale), per day per cell^gamma
     "next_level": np.float64,  # expected-colony level at which the next colony is founded
     "n_children": np.int32,
     "ended": np.float64,  # inf while alive
