@@ -1,6 +1,7 @@
 """One batch of patients through the whole model -> the simulated course, ready to be written as tables.
 
-Order of work, which is the order of causes: cohort -> natural history before diagnosis -> symptoms
+Order of work, which is the order of causes: cohort -> diagnosis brought forward for women whose
+distant symptoms would bring them to care first -> natural history before diagnosis -> symptoms
 at presentation -> staging at day 0 -> the course after diagnosis (surgery and adjuvant therapy,
 growth and seeding, follow-up and restaging, metastatic treatment, symptoms, death; see
 :mod:`metastasis.pathway`) -> stage. Every random number comes from the patient's own keyed streams,
@@ -63,7 +64,7 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     seed = scenario.seed
     horizon = scenario.horizon_years * DAYS_PER_YEAR
     cap = values["growth.carrying_capacity_mm3"]
-    patients = draw_patients(scenario.cohort, values, seed, patient_id)
+    patients = symptoms.diagnosis_by_symptoms(draw_patients(scenario.cohort, values, seed, patient_id), values, seed)
     patients = patients.take(np.nonzero(eligible_before_staging(scenario.cohort, patients))[0])
     n = len(patients)
     gid = patients.patient_id

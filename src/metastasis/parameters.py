@@ -125,8 +125,9 @@ for subtype, shift, width in (
     _add(f"aggressiveness.width.{subtype}", width, "ratio", 0.2, 3, _A_SOURCE)
 _add("aggressiveness.beta_growth", 0.5, "exponent", 0, 3,
      "MODEL.md 1 (structural: beta_s > beta_g so A does not cancel out)", "beta_g")
-_add("aggressiveness.beta_seeding", 1.5, "exponent", 0, 5, CALIBRATED_GUESS, "beta_s",
-     prior=("uniform", 0.6, 3.0))
+_add("aggressiveness.beta_seeding", 3.0, "exponent", 0, 5, CALIBRATED_GUESS + "; seeding concentrated in "
+     "aggressive disease gives de novo stage IV its many colonies once diagnosis is symptom-led", "beta_s",
+     prior=("uniform", 0.6, 4.0))
 
 # --- 2. Growth ---------------------------------------------------------------------------------------
 _add("growth.carrying_capacity_mm3", 4.19e6, "mm^3", 1e5, 1e8,
@@ -150,7 +151,7 @@ _add("growth.metastasis_factor", 3.5, "ratio", 0.1, 5, CALIBRATED_GUESS,
 _add("growth.lesion_log_sd", 0.3, "log units", 0, 1.5, "assumption: lesion-to-lesion spread of growth rate")
 
 # --- 3. Dissemination --------------------------------------------------------------------------------
-_add("dissemination.mu", 4.4e-4, "colonies per day from 10^9 cells (1 cm^3), A = 1", 1e-8, 1.0, CALIBRATED_GUESS,
+_add("dissemination.mu", 2.6e-4, "colonies per day from 10^9 cells (1 cm^3), A = 1", 1e-8, 1.0, CALIBRATED_GUESS,
      "mu: seeding rate of viable colonies, mu * A^beta_s * (N / 10^9)^gamma (stated at 10^9 cells so that mu "
      "and gamma are not confounded)", prior=("loguniform", 3e-5, 3e-3))
 _add("dissemination.gamma", 0.4, "exponent", 0.3, 1.0, CALIBRATED_GUESS + "; Iwata, Kawasaki & Shigesada "
@@ -341,7 +342,7 @@ _add("skeletal.share_fracture", 0.6, "probability", 0, 1, "assumption")
 _add("skeletal.share_cord_compression", 0.15, "probability", 0, 1, "assumption (rest: hypercalcaemia)")
 
 # --- 6. Harm and death -------------------------------------------------------------------------------
-_add("death.scale_visceral", 0.05, "per day", 1e-5, 10, CALIBRATED_GUESS,
+_add("death.scale_visceral", 0.15, "per day", 1e-5, 10, CALIBRATED_GUESS,
      "death hazard at organ burden equal to tolerance, liver, lung, brain", prior=("loguniform", 0.005, 0.5))
 _add("death.scale_rest", 0.05, "per day", 1e-5, 10, CALIBRATED_GUESS,
      "death hazard at organ burden equal to tolerance, other organs", prior=("loguniform", 0.005, 0.5))

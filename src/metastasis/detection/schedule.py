@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from metastasis import streams
+from metastasis.detection import symptoms
 from metastasis.detection.imaging import ExamRows, Hits, Scanner, expand
 from metastasis.scenario import Scenario
-from metastasis.streams import Process
 from metastasis.vocabulary import (
     DAYS_PER_MONTH,
     DETAIL_CODE,
@@ -56,8 +55,6 @@ _CONFIRM = np.array([MODALITY_CODE[CONFIRMATION[o]] for o in ORGANS], dtype=np.i
 SYMPTOM_OF_ORGAN_NAMES: tuple[str, ...] = tuple(SYMPTOM_OF_ORGAN[o] for o in ORGANS)
 #: Event detail code of each organ's symptom (index: organ code).
 DETAIL_OF_SYMPTOM: tuple[int, ...] = tuple(DETAIL_CODE[SYMPTOM_OF_ORGAN[o]] for o in ORGANS)
-#: Detection-stream key of the presentation delay of organ o: -(10 + o) (never a lesion id).
-_DELAY_KEY = -10
 
 
 @dataclass
@@ -157,8 +154,7 @@ def presentation_days(scenario: Scenario, values: dict[str, float], seed: int, p
     after the delay. ``patient_id``, ``organ`` and ``onset_days`` are aligned arrays."""
     visit = scenario.followup.clinic_visit_every_months * DAYS_PER_MONTH
     visit_until = scenario.followup.clinic_visit_until_months * DAYS_PER_MONTH
-    u = streams.uniform(seed, Process.DETECTION, patient_id, _DELAY_KEY - organ, 0)
-    delay = -np.log(u) * values["symptoms.presentation_delay_mean_days"]
+    delay = symptoms.presentation_delay_days(seed, patient_id, organ, values)
     after = np.maximum(onset_days, 0.0)
     next_visit = np.maximum(np.ceil(after / visit), 1.0) * visit
     next_visit = np.where(next_visit <= visit_until, next_visit, np.inf)

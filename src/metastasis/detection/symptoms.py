@@ -11,7 +11,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis import streams
+from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
+from metastasis.cohort import Patients
 from metastasis.streams import Process
 from metastasis.vocabulary import FIRST_DISTANT, N_ORGANS, ORGANS
 
@@ -20,6 +22,12 @@ I64 = NDArray[np.int64]
 
 #: Natural-history stream key of organ o's symptom-onset draw: -(100 + o) (never a lesion id).
 _ONSET_KEY = -100
+#: Detection-stream key of the presentation delay of organ o: -(10 + o) (never a lesion id).
+_DELAY_KEY = -10
+#: Passes of :func:`diagnosis_by_symptoms`; each pass moves diagnosis earlier, so a few suffice.
+_DIAGNOSIS_PASSES = 16
+#: Presentation within this many days before diagnosis counts as presenting at diagnosis.
+PRESENTATION_MARGIN_DAYS = 7.0
 
 
 def thresholds_mm3(values: dict[str, float]) -> F64:
@@ -49,3 +57,43 @@ def onsets_before_diagnosis(hist: nh.History, lesions: nh.Lesions, values: dict[
         crossing = nh.crossing_days(lesions, p, o.astype(np.int8), theta[o], birth[p], np.zeros(len(p)), cap)
         onset[p, o] = onset_after_crossing(hist.seed, hist.patient_id[p], o, crossing, values)
     return onset
+
+
+def presentation_delay_days(seed: int, patient_id: I64, organ: I64, values: dict[str, float]) -> F64:
+    """Days from symptom onset in an organ until the patient seeks care (exponential, keyed by organ)."""
+    u = streams.uniform(seed, Process.DETECTION, patient_id, _DELAY_KEY - organ, 0)
+    return np.asarray(-np.log(u) * values["symptoms.presentation_delay_mean_days"], dtype=np.float64)
+
+
+def diagnosis_by_symptoms(patients: Patients, values: dict[str, float], seed: int) -> Patients:
+    """Bring diagnosis forward for women whose distant symptoms would have brought them to care first.
+
+    The cohort draws the primary's diameter at diagnosis. When the reconstructed history has a distant
+    organ past its symptom threshold, onset and presentation delay before that day, the cancer is
+    diagnosed when she presents: the primary's diameter becomes its diameter on that day, and the
+    history is rebuilt (the same keyed draws, a shorter time line). Age, subtype, grade, nodes and
+    aggressiveness keep their drawn values. Repeated until no one presents more than
+    ``PRESENTATION_MARGIN_DAYS`` before diagnosis (the nodal deposits are redrawn for the shorter time line,
+    so one pass may not be enough).
+    """
+    diameter = patients.tumour_diameter_mm.copy()
+    todo = np.arange(len(patients))
+    cap = values["growth.carrying_capacity_mm3"]
+    for _ in range(_DIAGNOSIS_PASSES):
+        if todo.size == 0:
+            break
+        sub = patients.take(todo)
+        sub.tumour_diameter_mm = diameter[todo]
+        hist, lesions = nh.start(sub, values, seed)
+        nh.seed_until(hist, lesions, np.zeros(len(sub)))
+        onset = onsets_before_diagnosis(hist, lesions, values)
+        p, o = np.nonzero(~np.isnan(onset))
+        presented = np.full(len(sub), np.inf)
+        np.minimum.at(presented, p, onset[p, o] + presentation_delay_days(seed, sub.patient_id[p], o, values))
+        earlier = np.nonzero(presented < -PRESENTATION_MARGIN_DAYS)[0]
+        volume = lesions.volume_at(presented[earlier], cap, earlier)  # primaries: the first rows, in patient order
+        diameter[todo[earlier]] = growth.diameter_from_volume(volume)
+        todo = todo[earlier]
+    out = patients.take(np.arange(len(patients)))
+    out.tumour_diameter_mm = diameter
+    return out
