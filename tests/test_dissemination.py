@@ -47,3 +47,22 @@ def test_organ_choice_follows_the_tropism_probabilities() -> None:
     u = (np.arange(100_000) + 0.5) / 100_000
     picked = pick_organ(np.tile(p, (len(u), 1)), u)
     np.testing.assert_allclose(np.bincount(picked) / len(u), p, atol=1e-4)
+
+
+def test_next_seeding_day_filter_keeps_every_tumour_that_is_due() -> None:
+    """The cached next seeding day only pre-filters: every tumour whose level reaches its next colony by
+    the limit passes it, and few that do not (the filter is what makes stepping cheap)."""
+    sc = load_scenario("default")
+    values = sc.parameter_values()
+    patients = cohort.draw_patients(sc.cohort, values, 3, np.arange(20_000))
+    hist, lesions = nh.start(patients, values, 3)
+    nh.seed_until(hist, lesions, np.zeros(len(patients)))
+    rows = np.arange(lesions.n)
+    for limit_days in (30.0, 365.0, 3650.0):
+        until = np.full(len(patients), limit_days)
+        end = np.minimum(until[lesions.pid], lesions.ended)
+        due = (end > lesions.t_ref) & (lesions.seed_rate > 0) & (hist.lam_at(lesions, rows, end) >= lesions.next_level)
+        kept = nh._may_seed(hist, lesions, rows, until)
+        assert due.sum() > 100
+        assert not (due & ~kept).any()
+        assert (kept & ~due).sum() < 0.01 * len(rows)

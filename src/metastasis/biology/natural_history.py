@@ -52,9 +52,14 @@ _COLUMNS: dict[str, type] = {
     "seed_rate": np.float64,  # m = mu 1e9^-gamma A^beta_s (x secondary scale), per day per cell^gamma
     "next_level": np.float64,  # expected-colony level at which the next colony is founded
     "n_children": np.int32,
+    "t_seed": np.float64,  # day the next colony is due in the current segment (NaN: to be recomputed)
     "ended": np.float64,  # inf while alive
     "end_reason": np.int8,
 }
+
+
+#: Columns the next seeding day depends on: writing one makes ``t_seed`` stale.
+_SEEDING_INPUTS = frozenset({"lam_ref", "tau_ref", "t_ref", "rate", "next_level", "seed_rate"})
 
 
 @dataclass
@@ -85,7 +90,7 @@ class Lesions:
         new.setdefault("t_ref", new["wake"])
         for name in ("tau_ref", "lam_ref", "u_res", "det_by", "spine"):
             new.setdefault(name, np.zeros(m))
-        for name in ("t_1mm", "t_2mm", "det_t", "det_d"):
+        for name in ("t_1mm", "t_2mm", "det_t", "det_d", "t_seed"):
             new.setdefault(name, np.full(m, np.nan))
         need = self.n + m
         if need > len(self.cols["pid"]):
@@ -101,6 +106,8 @@ class Lesions:
     def set(self, name: str, index: np.ndarray, value: np.ndarray | float) -> None:
         """Assign ``value`` to column ``name`` at rows ``index``."""
         self.cols[name][: self.n][index] = value
+        if name in _SEEDING_INPUTS:
+            self.cols["t_seed"][: self.n][index] = np.nan
 
     def tau_at(self, time_days: F64 | float, rows: I64 | None = None) -> F64:
         """Gompertz age of each lesion (or of ``rows``) at ``time_days``, within its current growth segment."""
@@ -278,6 +285,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     # A tumour not due in one pass is not due later in this call (the limit is fixed and its level only
     # rises): each pass revisits the tumours that just seeded and the colonies just founded.
     rows = np.arange(lesions.n) if rows is None else rows
+    rows = rows[_may_seed(hist, lesions, rows, until_days)]
     while rows.size:
         pid = lesions.pid[rows]
         end = np.minimum(until_days[pid], lesions.ended[rows])
@@ -323,6 +331,25 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         lesions.append(**_new_rows(hist, pid, child_lid, ORIGIN_CODE["seeded"], organ, lid, t_child,
                                    t_child + dormancy_days, rate, hist.seed_rate[pid] * secondary))
         rows = np.concatenate((rows, np.arange(first_new, lesions.n)))
+
+
+#: Slack (days) of the pre-filter on the next seeding day; the exact level test decides.
+_SEED_SLACK_DAYS = 1.0
+
+
+def _may_seed(hist: History, lesions: Lesions, rows: I64, until_days: F64) -> NDArray[np.bool_]:
+    """Which ``rows`` may found a colony before their limit: a cheap filter on each tumour's cached next
+    seeding day (recomputed where a segment or level changed), so most tumours skip the level test."""
+    stale = rows[np.isnan(lesions.t_seed[rows])]
+    if stale.size:
+        a, m, tau0 = lesions.rate[stale], lesions.seed_rate[stale], lesions.tau_ref[stale]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h_star = hist.curve.h(tau0) + (lesions.next_level[stale] - lesions.lam_ref[stale]) * a / (
+                m * hist.curve.rate_scale)
+            t_seed = lesions.t_ref[stale] + (hist.curve.tau_at(h_star) - tau0) / a
+        lesions.set("t_seed", stale, np.where(np.isnan(t_seed), -np.inf, t_seed))
+    end = np.minimum(until_days[lesions.pid[rows]], lesions.ended[rows])
+    return np.asarray(lesions.t_seed[rows] <= end + _SEED_SLACK_DAYS)
 
 
 def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str) -> None:
