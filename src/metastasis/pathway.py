@@ -94,9 +94,8 @@ def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: floa
     best = np.full(len(pid), np.inf)
     if pid.size == 0:
         return best
-    mask = np.zeros(len(state.patients), bool)
-    mask[pid] = True
-    rows = np.nonzero(mask[les.pid] & (les.ended > t0) & (les.organ >= FIRST_DISTANT))[0]
+    rows = les.rows_of(pid)
+    rows = rows[(les.ended[rows] > t0) & (les.organ[rows] >= FIRST_DISTANT)]
     tau0 = les.tau_at(t0, rows)
     start = np.maximum(les.wake[rows], t0)
 
@@ -230,7 +229,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         fp, fo = pairs // N_ORGANS, pairs % N_ORGANS
         new_distant = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo >= FIRST_DISTANT)])
         if new_distant.size:
-            rows = np.nonzero(_mask(n, new_distant)[les.pid] & (les.organ >= FIRST_DISTANT))[0]
+            rows = les.rows_of(new_distant)
+            rows = rows[les.organ[rows] >= FIRST_DISTANT]
             first = np.full(n, np.inf)
             np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
@@ -247,8 +247,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             plan.start_metastatic(state, new_distant, t1)
         local = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo < FIRST_DISTANT)])
         if local.size:
-            rows = np.nonzero(_mask(n, local)[les.pid] & (les.organ < FIRST_DISTANT) & (les.ended > t1)
-                              & ~np.isnan(les.det_t))[0]
+            rows = les.rows_of(local)
+            rows = rows[(les.organ[rows] < FIRST_DISTANT) & (les.ended[rows] > t1) & ~np.isnan(les.det_t[rows])]
             nh.end_lesions(les, rows, t1, "resected")
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
                 code = ORGAN_CODE[organ]
@@ -259,7 +259,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             state.workup_due[local] = np.minimum(state.workup_due[local], t1)
         if restaged.size:
             rp = restaged[state.mode[restaged] == METASTATIC]
-            rows = np.nonzero(_mask(n, rp)[les.pid] & (les.organ >= FIRST_DISTANT) & ~np.isnan(les.det_t))[0]
+            rows = les.rows_of(rp)
+            rows = rows[(les.organ[rows] >= FIRST_DISTANT) & ~np.isnan(les.det_t[rows])]
             measured = np.bincount(les.pid[rows], weights=les.volume_at(t1, cap, rows), minlength=n)[rp]
             new_organ = (state.known[rp, FIRST_DISTANT:] & ~state.organs_at_line[rp, FIRST_DISTANT:]).any(axis=1)
             grew = measured > state.nadir_mm3[rp] * v["systemic.progression_volume_ratio"]

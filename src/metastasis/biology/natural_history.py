@@ -68,10 +68,33 @@ class Lesions:
 
     n: int = 0
     cols: dict[str, np.ndarray] = field(default_factory=dict)
+    # rows [0, _indexed) sorted by patient (stable), with each patient's start in that order
+    _indexed: int = field(default=0, repr=False)
+    _by_patient: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    _starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
 
     def __post_init__(self) -> None:
         if not self.cols:
             self.cols = {k: np.empty(64, dtype=t) for k, t in _COLUMNS.items()}
+
+    def rows_of(self, patients: I64) -> I64:
+        """Rows of the lesions of ``patients`` (batch indices), ascending: what
+        ``np.nonzero(mask[pid])[0]`` gives, without scanning every row.
+
+        Rows are indexed by patient once, and again when the rows added since outnumber an eighth of them.
+        """
+        pid = self.pid
+        if self.n - self._indexed > max(1024, self._indexed // 8):
+            self._by_patient = np.argsort(pid, kind="stable")
+            self._starts = np.searchsorted(pid[self._by_patient], np.arange(int(pid.max(initial=-1)) + 2))
+            self._indexed = self.n
+        p = np.unique(patients)
+        known = p[p < len(self._starts) - 1]
+        lo, hi = self._starts[known], self._starts[known + 1]
+        count = hi - lo
+        at = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+        tail = np.arange(self._indexed, self.n)
+        return np.sort(np.concatenate((self._by_patient[at], tail[np.isin(pid[tail], p)])))
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
@@ -253,6 +276,18 @@ def _new_rows(
         "t_1mm": nan, "t_2mm": nan.copy(), "det_t": nan.copy(), "det_by": np.zeros(m, np.int8),
         "det_d": nan.copy(),
     }
+
+
+def _column(name: str) -> property:
+    def get(self: Lesions) -> np.ndarray:
+        return self.cols[name][: self.n]
+
+    return property(get, doc=f"Column ``{name}`` of the stored rows.")
+
+
+# Columns as properties: found before ``__getattr__`` (which stays for type checkers), a hot path.
+for _name in _COLUMNS:
+    setattr(Lesions, _name, _column(_name))
 
 
 def add_lesions(hist: History, lesions: Lesions, pid: I64, origin: str, organ: int, parent: I64, time_days: float,

@@ -136,10 +136,9 @@ class Scanner:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
         n = len(pid)
         les = self.lesions
-        examined = np.zeros(len(self.patient_id), dtype=bool)
-        examined[pid] = True
         t_min = float(time_days.min()) if n else 0.0
-        cand_rows = np.nonzero(examined[les.pid] & (les.ended > t_min))[0]
+        cand_rows = les.rows_of(pid)
+        cand_rows = cand_rows[les.ended[cand_rows] > t_min]
         cand_key = les.pid[cand_rows] * N_ORGANS + les.organ[cand_rows]
         order = np.argsort(cand_key, kind="stable")
         cand_rows, cand_key = cand_rows[order], cand_key[order]

@@ -48,9 +48,8 @@ def _u(state: CareState, pid: I64, key: I64 | int, counter: I64 | int = 0) -> F6
 
 def _live_rows(state: CareState, pid: I64, t: float) -> I64:
     les = state.lesions
-    mask = np.zeros(len(state.patients), bool)
-    mask[pid] = True
-    return np.nonzero(mask[les.pid] & (les.ended > t))[0]
+    rows = les.rows_of(pid)
+    return rows[les.ended[rows] > t]
 
 
 def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float, kind: int,
