@@ -94,7 +94,11 @@ class Lesions:
         count = hi - lo
         at = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
         tail = np.arange(self._indexed, self.n)
-        return np.sort(np.concatenate((self._by_patient[at], tail[np.isin(pid[tail], p)])))
+        if tail.size:
+            in_p = np.zeros(int(max(p.max(initial=-1), pid[tail].max())) + 1, bool)
+            in_p[p] = True
+            tail = tail[in_p[pid[tail]]]
+        return np.sort(np.concatenate((self._by_patient[at], tail)))
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
