@@ -274,13 +274,14 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             plan.palliative_bone_radiotherapy(state, pain, t1)
 
         # --- burden, death, symptoms, skeletal events at the end of the step ---
-        lp = les.pid[live]
         live = live[(les.ended[live] > t1) | (les.seeded[live] >= t1)]
-        active = np.unique(les.pid[live])
-        active = active[in_play[active]]
+        live_pid = les.pid[live]
+        is_active = _mask(n, live_pid) & in_play
+        active = np.nonzero(is_active)[0]
         if active.size:
-            r = live[_mask(n, active)[les.pid[live]]]
-            comp = np.searchsorted(active, les.pid[r])
+            in_active = is_active[live_pid]
+            r = live[in_active]
+            comp = (np.cumsum(is_active) - 1)[live_pid[in_active]]  # position of each lesion's patient in active
             vol = les.volume_at(t1, cap, r)
             flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
             burden = np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
