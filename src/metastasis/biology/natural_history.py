@@ -408,8 +408,8 @@ def organ_burden(lesions: Lesions, time_days: F64, n_patients: int, capacity_mm3
     return np.asarray(flat, dtype=np.float64).reshape(n_patients, N_ORGANS)
 
 
-def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: F64, capacity_mm3: float) -> F64:
-    """Burden (mm^3) of given (patient, organ) pairs, each at its own time."""
+def _pair_rows(lesions: Lesions, pid: I64, organ: NDArray[np.int8]) -> tuple[I64, I64]:
+    """The lesion rows in given (patient, organ) pairs, ascending, and the pair of each."""
     key = lesions.pid * N_ORGANS + lesions.organ
     pair_key = pid * N_ORGANS + organ
     order = np.argsort(pair_key)
@@ -418,9 +418,7 @@ def pair_burden(lesions: Lesions, pid: I64, organ: NDArray[np.int8], time_days: 
     pos = np.minimum(pos, max(len(sorted_keys) - 1, 0))
     match = (sorted_keys[pos] == key) if len(sorted_keys) else np.zeros(len(key), bool)
     rows = np.nonzero(match)[0]
-    pair = order[pos[rows]]
-    v = lesions.volume_at(time_days[pair], capacity_mm3, rows)
-    return np.asarray(np.bincount(pair, weights=v, minlength=len(pid)), dtype=np.float64)
+    return rows, order[pos[rows]]
 
 
 def crossing_days(lesions: Lesions, pid: I64, organ: NDArray[np.int8], threshold_mm3: F64, lo_days: F64,
@@ -430,10 +428,12 @@ def crossing_days(lesions: Lesions, pid: I64, organ: NDArray[np.int8], threshold
     Burden only grows while no lesion ends, so bisection finds the crossing (to about a day in 40 steps
     over decades).
     """
+    rows, pair = _pair_rows(lesions, pid, organ)
     lo, hi = lo_days.astype(np.float64).copy(), hi_days.astype(np.float64).copy()
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        over = pair_burden(lesions, pid, organ, mid, capacity_mm3) > threshold_mm3
+        v = lesions.volume_at(mid[pair], capacity_mm3, rows)
+        over = np.bincount(pair, weights=v, minlength=len(pid)) > threshold_mm3
         hi = np.where(over, mid, hi)
         lo = np.where(over, lo, mid)
     return hi
