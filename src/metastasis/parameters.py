@@ -321,6 +321,11 @@ _add("anti_her2.growth_factor", 0.3, "ratio", 0.01, 1,
 _add("anti_her2.adjuvant_years", 1.0, "years", 0, 5, "one year of adjuvant trastuzumab (standard)")
 _add("systemic.suppression_resistant_share", 0.1, "probability", 0, 1,
      "assumption: lesions insensitive to endocrine or anti-HER2 suppression (times A^beta_r)")
+_add("systemic.brain_penetration", 0.2, "ratio", 0, 1,
+     "assumption: the blood-brain barrier lets a fifth of chemotherapy's log-kill and of anti-HER2 slowing "
+     "reach brain lesions (cytotoxic drug levels in about 10 % of brain metastases: Lockman PR et al. Clin "
+     "Cancer Res 2010;16:5664; trastuzumab in cerebrospinal fluid at 1:420 of serum: Pestalozzi BC et al. "
+     "Ann Oncol 2000;11:1261)")
 _add("systemic.response_loss_per_organ", 0.3, "ratio", 0, 5,
      "assumption (MODEL.md 5): each further organ involved divides the log-kill by (1 + this)")
 _add("systemic.progression_volume_ratio", 1.728, "ratio", 1, 10,

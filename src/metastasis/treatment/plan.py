@@ -52,6 +52,12 @@ def _live_rows(state: CareState, pid: I64, t: float) -> I64:
     return rows[les.ended[rows] > t]
 
 
+def _reach(state: CareState, rows: I64) -> F64:
+    """Share of a chemotherapy or anti-HER2 effect (log-kill, growth slowing) that reaches each lesion:
+    the blood-brain barrier shelters brain lesions (endocrine agents cross it)."""
+    return np.where(state.lesions.organ[rows] == ORGAN_CODE["brain"], state.values["systemic.brain_penetration"], 1.0)
+
+
 def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float, kind: int,
          resistance: bool) -> I64:
     """Apply a course to awake lesions ``rows`` at day ``t``; returns the rows made extinct.
@@ -95,7 +101,8 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
     er = np.asarray(SUBTYPE_ER_POSITIVE)[state.patients.subtype[pid]]
     her2 = np.asarray(SUBTYPE_HER2_POSITIVE)[state.patients.subtype[pid]]
     factor *= np.where(sensitive & er & (t < state.endocrine_until[pid]), v["endocrine.growth_factor"], 1.0)
-    factor *= np.where(sensitive & her2 & (t < state.anti_her2_until[pid]), v["anti_her2.growth_factor"], 1.0)
+    factor *= np.where(sensitive & her2 & (t < state.anti_her2_until[pid]),
+                       v["anti_her2.growth_factor"] ** _reach(state, rows), 1.0)
     target = les.base_rate[rows] * factor
     change = target != les.rate[rows]
     r = rows[change]
@@ -176,7 +183,7 @@ def scheduled_kills(state: CareState, t: float, t1: float) -> None:
             kill(state, rows, t, v["radiotherapy.breast_surviving_fraction"], _RT_BREAST, resistance=False)
         else:
             sf = v["chemotherapy.surviving_fraction_per_cycle"] ** v["chemotherapy.cycles_adjuvant"]
-            kill(state, rows, t, sf, _CHEMO, resistance=True)
+            kill(state, rows, t, sf ** _reach(state, rows), _CHEMO, resistance=True)
 
 
 def end_therapies(state: CareState, pid: I64, t: float) -> None:
@@ -247,7 +254,7 @@ def start_line(state: CareState, pid: I64, t: float, k: int) -> None:
               * state.health[cp] / (1.0 + v["systemic.response_loss_per_organ"] * np.maximum(organs - 1, 0)))
     rows = _live_rows(state, cp, t)
     index = np.searchsorted(cp, state.lesions.pid[rows])
-    kill(state, rows, t, np.exp(log_sf[index]), _CHEMO, resistance=True)
+    kill(state, rows, t, np.exp(log_sf[index] * _reach(state, rows)), _CHEMO, resistance=True)
     state.events.add(cp, t, "treatment_start", -1, -1, f"chemotherapy:line{k}")
     state.events.add(cp, t + 21.0 * v["chemotherapy.cycles_per_line"], "treatment_end", -1, -1,
                      f"chemotherapy:line{k}")
