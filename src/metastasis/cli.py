@@ -84,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue the run whose history is in --out")
     s.add_argument("--seed", type=int, default=1, help="random seed of the sampler and the simulations")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    s = sub.add_parser("refine", help="coordinate search of the calibrated parameters on the validation misses")
+    s.add_argument("--patients", type=int, default=10_000,
+                   help="patients of the largest simulated settings per evaluation (default 10000)")
+    s.add_argument("--sweeps", type=int, default=10, help="passes over the parameters at most (default 10)")
+    s.add_argument("--workers", type=int, default=1, help="local processes: the two points of a move (default 1)")
+    s.add_argument("--parameter", action="append", default=[], metavar="NAME",
+                   help="move only this calibrated parameter (repeatable; default all)")
+    s.add_argument("--out", type=Path, default=Path("refine"), help="output directory (default refine)")
+    s.add_argument("--resume", action="store_true", help="continue the search whose log is in --out")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 
@@ -200,12 +211,24 @@ def _calibrate(args: argparse.Namespace) -> None:
               f"({len(posterior)} particles of generation {generation}; history in {args.out / 'history.db'})")
 
 
+def _refine(args: argparse.Namespace) -> None:
+    from metastasis.calibration import search
+
+    x, best = search.run(search.SearchRequest(
+        out=args.out, patients=args.patients, sweeps=args.sweeps, workers=args.workers, resume=args.resume,
+        parameters=tuple(args.parameter) or None, quiet=args.quiet))
+    if not args.quiet:
+        print(f"wrote {args.out / 'best.toml'} (miss score {best[0]:.2f}, {best[1]} rows passing; "
+              f"log in {args.out / 'search.jsonl'})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = _parser().parse_args(argv)
         {"scenarios": _scenarios, "simulate": _simulate, "summary": _summary, "parameters": _parameters,
-         "report": _report, "compare": _compare, "validate": _validate, "calibrate": _calibrate}[args.command](args)
+         "report": _report, "compare": _compare, "validate": _validate, "calibrate": _calibrate,
+         "refine": _refine}[args.command](args)
     except InputError as err:
         print(f"error: {err.field}: {err.message}", file=sys.stderr)
         return 2

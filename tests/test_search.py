@@ -1,0 +1,63 @@
+"""``metastasis refine``: the coordinate search, the miss score, and a one-parameter run that resumes."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from metastasis.calibration import search
+from metastasis.cli import main
+from metastasis.parameters import CALIBRATED
+
+
+def test_coordinate_search_finds_the_minimum_of_a_separable_bowl_within_bounds() -> None:
+    target = {"a": 0.3, "b": -1.7, "c": 2.0}  # c's minimum lies beyond its bound (1.5)
+    bounds = {"a": (0.0, 1.0), "b": (-3.0, 0.0), "c": (0.0, 1.5)}
+
+    def score(x: dict[str, float]) -> tuple[float, int]:
+        return sum((x[k] - target[k]) ** 2 for k in x), 0
+
+    x = {"a": 0.9, "b": -0.5, "c": 0.5}
+    step = {k: 0.12 * (hi - lo) for k, (lo, hi) in bounds.items()}
+    moves = list(search.coordinate_search(lambda pts: [score(p) for p in pts], x, bounds, step, 50, score(x)))
+    _, best_x, last_step, best, _ = moves[-1]
+    assert best_x["a"] == pytest.approx(0.3, abs=0.02)
+    assert best_x["b"] == pytest.approx(-1.7, abs=0.05)
+    assert best_x["c"] == 1.5  # clipped at the bound
+    assert all(last_step[k] < search.MIN_STEP * (hi - lo) for k, (lo, hi) in bounds.items())  # stopped by rule
+    assert [m[3][0] for m in moves] == sorted((m[3][0] for m in moves), reverse=True)  # never worse
+
+
+def test_miss_score_counts_failing_rows_and_how_far_they_miss() -> None:
+    table = pd.DataFrame({
+        "published": [10.0, 10.0, 10.0, 10.0, 10.0],
+        "simulated": [10.5, 13.0, 7.0, 100.0, float("nan")],
+        "tolerance_low": [8.0] * 5, "tolerance_high": [12.0] * 5,
+    })
+    table["pass"] = (table["simulated"] >= 8.0) & (table["simulated"] <= 12.0)
+    # row 2: 1 beyond 12 in units of 2 -> 0.5; row 3: 1 below 8 -> 0.5; row 4: capped; row 5: NaN, capped
+    expected = 4 * search.FAIL_WEIGHT + 0.5 + 0.5 + 2 * search.MISS_CAP
+    assert search.miss_score(table) == pytest.approx(expected)
+
+
+def test_refine_one_parameter_writes_best_set_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "refine"
+    args = ["refine", "--patients", "100", "--sweeps", "1", "--parameter", "death.scale_rest", "--out", str(out),
+            "--quiet"]
+    assert main(args) == 0
+    states = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert [s["kind"] for s in states] == ["state", "tried", "state"]
+    assert list(states[-1]["step"]) == ["log10:death.scale_rest"]
+    best = tomllib.loads((out / "best.toml").read_text())
+    assert set(best["parameters"]) == set(CALIBRATED)
+    assert best["provenance"]["rows_passing"] == states[-1]["passes"]
+    assert main(args) == 2  # the log exists: resume it or choose another directory
+    assert main([*args, "--resume"]) == 0
+    states = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert [s["kind"] for s in states][3:] == ["tried", "state"]  # one more move from the saved state
+    assert main(["refine", "--parameter", "growth.carrying_capacity_mm3", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
