@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import simulate
+from metastasis.parameters import REGISTRY
 
 DICT = "dictionary<values=string, indices=int32, ordered=0>"
 SCHEMA = {
@@ -91,5 +91,5 @@ def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:
     info = json.loads((default_run / "run.json").read_text())
     assert info["status"] == "complete"
     assert info["row_counts"]["patients"] == 3000
-    assert info["parameters"]["dissemination.gamma"] == pytest.approx(0.4)
+    assert info["parameters"]["dissemination.gamma"] == REGISTRY["dissemination.gamma"].default
     assert info["scenario"]["name"] == "default"
