@@ -1,7 +1,7 @@
 """Throughput of `metastasis simulate default`: wall time, patients per second, rows per table, peak memory,
 and where the time of a batch goes.
 
-Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--batch-size 25000] [--workers K]``.
+Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--batch-size 50000] [--workers K]``.
 Each size runs ``python -m metastasis simulate default`` in a fresh process (its own peak RSS and CPU
 time; with ``--workers`` those of the process that writes, not of the Dask workers); output goes to a
 temporary directory. Wall time well above CPU time means the machine was busy with something else.
@@ -130,7 +130,7 @@ def breakdown(batch_size: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--batch-size", type=int, default=25_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=int, default=100_000, help="eligible patients to simulate (default 100000)")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     s.add_argument("--out", type=Path, default=None, help="output directory (default runs/<scenario name>)")
-    s.add_argument("--batch-size", type=int, default=25_000, help="candidates per batch (default 25000)")
+    s.add_argument("--batch-size", type=int, default=50_000, help="candidates per batch (default 50000)")
     s.add_argument("--workers", type=int, default=None,
                    help="worker processes of a local Dask cluster (default 1: no cluster, this process)")
     s.add_argument("--scheduler", metavar="ADDRESS", default=None,

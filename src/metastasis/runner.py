@@ -75,7 +75,7 @@ class RunRequest:
     scenario: Scenario
     patients: int
     out: Path
-    batch_size: int = 25_000
+    batch_size: int = 50_000
     workers: int = 1
     resume: bool = False
     force: bool = False
