@@ -154,7 +154,7 @@ def small_validation() -> list[dict[str, object]]:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["validate", "--patients", "400", "--json"]) == 0
+        assert main(["validate", "--patients", "400", "--seed", "2", "--json"]) == 0
     return list(json.loads(out.getvalue()))
 
 
@@ -180,6 +180,24 @@ def test_validate_shares_are_consistent(small_validation: list[dict[str, object]
     assert at_dx["any_distant"] >= at_dx[["bone", "lung", "liver", "brain"]].max()
     assert set(SETTINGS) == {"default", "er-positive", "ebctcg-bcs-rt", "ebctcg-bcs-no-rt", "bcs-margin-0",
                              "bcs-margin-1"}
+
+
+def test_validate_seed_replaces_the_scenarios_seed(small_validation: list[dict[str, object]]) -> None:
+    table = pd.DataFrame(small_validation).set_index(["target", "row"])["simulated"]
+    seed_2 = table["metastasis_at_diagnosis"].to_dict()  # the fixture ran `validate --seed 2`
+
+    def at_diagnosis(seed: int | None) -> dict[str, float]:
+        rows = targets.emulate(None, 400, gbsg2=False, targets=("metastasis_at_diagnosis",), seed=seed)
+        return dict(zip(rows["row"], rows["simulated"], strict=True))
+
+    assert at_diagnosis(2) == seed_2
+    assert at_diagnosis(None) != seed_2 and at_diagnosis(None) == at_diagnosis(1)
+
+
+def test_validate_negative_seed_is_an_input_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--seed", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --seed: ")
 
 
 @pytest.mark.parametrize("patients", ["10", "many"])

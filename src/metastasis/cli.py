@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="every calibration target: published vs simulated, tolerance, pass/fail")
     s.add_argument("--patients", type=int, default=20_000,
                    help="patients of the largest simulated settings (default 20000; others a share of it)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="random seed of every setting (default: the scenarios' own, 1)")
     s.add_argument("--json", action="store_true", help="JSON on stdout")
 
     s = sub.add_parser("calibrate", help="ABC-SMC fit of the calibrated parameters to the targets (pyabc)")
@@ -195,7 +197,9 @@ def _parameters(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     from metastasis.calibration import validate
 
-    table = validate.run_validation(args.patients)
+    if args.seed is not None and args.seed < 0:
+        raise InputError("--seed", f"must be >= 0 (got {args.seed})")
+    table = validate.run_validation(args.patients, seed=args.seed)
     print(json.dumps(validate.table_json(table), indent=2) if args.json else validate.format_table(table))
 
 
