@@ -83,6 +83,19 @@ def _mask(n: int, pid: I64) -> NDArray[np.bool_]:
     return out
 
 
+def _due_presentations(state: CareState, t1: float, dead: F64) -> tuple[I64, I64]:
+    """(patient, organ) pairs whose symptoms bring the patient to care before ``t1`` and her death, not yet
+    presented, explained or in palliative care; in ``np.nonzero`` order.
+
+    Most pairs never present: one comparison over the whole array picks the few candidates.
+    """
+    flat = np.flatnonzero(state.presentation.ravel() < t1)
+    sp, so = flat // N_ORGANS, flat % N_ORGANS
+    keep = (~state.presented[sp, so] & ~state.known[sp, so] & (state.mode[sp] != PALLIATIVE)
+            & (state.presentation[sp, so] < dead[sp]))
+    return sp[keep], so[keep]
+
+
 def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: float) -> F64:
     """Counterfactual: first day symptoms alone would reveal distant disease if nothing were done from t0.
 
@@ -217,8 +230,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             _findings(state, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
                                                       "restaging"), exams, fresh)
             state.workup_due[wk] = np.inf
-        sp, so = np.nonzero((state.presentation < t1) & ~state.presented & ~state.known
-                            & (state.mode != PALLIATIVE)[:, None] & (state.presentation < dead[:, None]))
+        sp, so = _due_presentations(state, t1, dead)
         state.presented[sp, so] = True
         if sp.size:
             _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so],

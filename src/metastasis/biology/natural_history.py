@@ -157,6 +157,10 @@ class Lesions:
     def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
         """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
         now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
+        # Only awake rows with a size still to record can change (a dormant row's start is after now).
+        pending = (np.isnan(self.cols["t_2mm"][: self.n][rows]) | np.isnan(self.cols["t_1mm"][: self.n][rows])) & (
+            self.wake[rows] <= now)
+        rows, now = rows[pending], now[pending]
         for col, diameter in (("t_1mm", 1.0), ("t_2mm", 2.0)):
             target = float(growth.age_at_volume(growth.volume_from_diameter(diameter), capacity_mm3))
             open_ = np.isnan(self.cols[col][: self.n][rows])
