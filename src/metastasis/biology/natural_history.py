@@ -88,7 +88,9 @@ class Lesions:
             self._by_patient = np.argsort(pid, kind="stable")
             self._starts = np.searchsorted(pid[self._by_patient], np.arange(int(pid.max(initial=-1)) + 2))
             self._indexed = self.n
-        p = np.unique(patients)
+        p = np.asarray(patients)
+        if p.size > 1 and not bool((p[1:] > p[:-1]).all()):  # most callers pass sorted unique indices
+            p = np.unique(p)
         known = p[p < len(self._starts) - 1]
         lo, hi = self._starts[known], self._starts[known + 1]
         count = hi - lo
@@ -274,13 +276,19 @@ def _new_rows(
 
     organ_arr = np.broadcast_to(np.asarray(organ, dtype=np.int8), (m,))
     nan = np.full(m, np.nan)
+    # a spinal site only matters for bone: draw it there only (the draw is keyed, so values do not change)
+    spine = organ_arr == ORGAN_CODE["bone"]
+    bone = np.nonzero(spine)[0]
+    if bone.size:
+        spine[bone] = streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid[bone], lid[bone], 6) < hist.values[
+            "radiotherapy.spine_share_of_bone"]
     return {
         "pid": pid, "lid": lid, "organ": organ_arr, "origin": np.full(m, origin),
         "parent": parent, "seeded": seeded, "wake": wake, "base_rate": rate, "rate": rate, "seed_rate": seed_rate,
         "t_ref": wake, "tau_ref": np.broadcast_to(np.asarray(tau, dtype=np.float64), (m,)), "lam_ref": np.zeros(m),
         "next_level": -np.log(u(3)), "n_children": np.zeros(m, np.int32), "ended": np.full(m, np.inf),
         "end_reason": np.zeros(m, np.int8), "u_res": u(5),
-        "spine": (organ_arr == ORGAN_CODE["bone"]) & (u(6) < hist.values["radiotherapy.spine_share_of_bone"]),
+        "spine": spine,
         "t_1mm": nan, "t_2mm": nan.copy(), "det_t": nan.copy(), "det_by": np.zeros(m, np.int8),
         "det_d": nan.copy(),
     }

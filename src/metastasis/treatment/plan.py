@@ -90,7 +90,8 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
     les, v = state.lesions, state.values
     pid = les.pid[rows]
     # only lesions of women on a therapy, or still slowed by one that has stopped, can change rate
-    on = (state.endocrine_until[pid] > t) | (state.anti_her2_until[pid] > t) | (les.rate[rows] != les.base_rate[rows])
+    on_therapy = (state.endocrine_until > t) | (state.anti_her2_until > t)
+    on = on_therapy[pid] | (les.rate[rows] != les.base_rate[rows])
     rows, pid = rows[on], pid[on]
     if rows.size == 0:
         return
