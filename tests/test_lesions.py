@@ -26,4 +26,6 @@ def test_rows_of_patients_equal_a_full_scan_as_rows_are_added() -> None:
             patients = rng.integers(0, n_patients + 5, k)  # repeats, and patients without lesions
             mask = np.zeros(n_patients + 5, bool)
             mask[patients] = True
-            np.testing.assert_array_equal(store.rows_of(patients), np.nonzero(mask[store.pid])[0])
+            expected = np.nonzero(mask[store.pid])[0]
+            np.testing.assert_array_equal(store.rows_of(patients), expected)
+            np.testing.assert_array_equal(store.rows_of(np.unique(patients)), expected)  # sorted: no sort
