@@ -89,10 +89,11 @@ def _due_presentations(state: CareState, t1: float, dead: F64) -> tuple[I64, I64
 
     Most pairs never present: one comparison over the whole array picks the few candidates.
     """
-    flat = np.flatnonzero(state.presentation.ravel() < t1)
+    presentation = state.presentation.ravel()
+    flat = np.flatnonzero(presentation < t1)
     sp, so = flat // N_ORGANS, flat % N_ORGANS
-    keep = (~state.presented[sp, so] & ~state.known[sp, so] & (state.mode[sp] != PALLIATIVE)
-            & (state.presentation[sp, so] < dead[sp]))
+    keep = (~state.presented.ravel()[flat] & ~state.known.ravel()[flat] & (state.mode[sp] != PALLIATIVE)
+            & (presentation[flat] < dead[sp]))
     return sp[keep], so[keep]
 
 

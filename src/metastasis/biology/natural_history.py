@@ -13,6 +13,7 @@ Random numbers: the k-th colony of lesion L draws with key ``L`` and counters ``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,13 @@ _COLUMNS: dict[str, type] = {
 
 #: Columns the next seeding day depends on: writing one makes ``t_seed`` stale.
 _SEEDING_INPUTS = frozenset({"lam_ref", "tau_ref", "t_ref", "rate", "next_level", "seed_rate"})
+
+
+@functools.lru_cache(maxsize=16)
+def _first_size_ages(capacity_mm3: float) -> tuple[float, float]:
+    """Gompertz ages at which a lesion reaches 1 mm and 2 mm in diameter."""
+    one, two = (float(growth.age_at_volume(growth.volume_from_diameter(d), capacity_mm3)) for d in (1.0, 2.0))
+    return one, two
 
 
 @dataclass
@@ -163,8 +171,7 @@ class Lesions:
         pending = (np.isnan(self.cols["t_2mm"][: self.n][rows]) | np.isnan(self.cols["t_1mm"][: self.n][rows])) & (
             self.wake[rows] <= now)
         rows, now = rows[pending], now[pending]
-        for col, diameter in (("t_1mm", 1.0), ("t_2mm", 2.0)):
-            target = float(growth.age_at_volume(growth.volume_from_diameter(diameter), capacity_mm3))
+        for col, target in zip(("t_1mm", "t_2mm"), _first_size_ages(capacity_mm3), strict=True):
             open_ = np.isnan(self.cols[col][: self.n][rows])
             r, t_now = rows[open_], now[open_]
             tau_ref, rate = self.tau_ref[r], self.rate[r]
@@ -355,7 +362,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         # the per-patient cap, applied in order of seeding time
         order = np.lexsort((lesions.lid[rows], t_child, pid))
         rows, pid, t_child = rows[order], pid[order], t_child[order]
-        first = np.r_[True, pid[1:] != pid[:-1]]
+        first = np.concatenate(([True], pid[1:] != pid[:-1]))
         rank = np.arange(len(pid)) - np.maximum.accumulate(np.where(first, np.arange(len(pid)), 0))
         room = hist.colonies[pid] + rank < cap
         capped_rows = rows[~room]
@@ -369,7 +376,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         def u(j: int, k: I64 = k, lid: I64 = lid, gid: I64 = gid) -> F64:
             return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid, lid, 8 * k + j)
 
-        organ = pick_organ(hist.tropism[hist.subtype[pid]], u(0))
+        organ = pick_organ(hist.tropism, u(0), hist.subtype[pid])
         dormancy_days = -np.log(u(1)) / hist.dormancy[hist.subtype[pid], organ]
         rate = hist.primary_rate[pid] * met_factor * np.exp(lesion_sd * ndtri(u(2)))
         child_lid = hist.next_lid[pid] + rank
