@@ -43,6 +43,7 @@ _COLUMNS: dict[str, type] = {
     "t_ref": np.float64,  # start of the current growth segment (the wake day until something changes it)
     "tau_ref": np.float64,  # Gompertz age at t_ref
     "lam_ref": np.float64,  # expected colonies founded up to t_ref
+    "h_ref": np.float64,  # seeding curve H at tau_ref (NaN: to be computed; a cache, written with tau_ref)
     "u_res": np.float64,  # uniform fixed at seeding: resistance to therapy (MODEL 5)
     "spine": np.bool_,  # a bone lesion in the spine (spinal-cord dose limit)
     "t_1mm": np.float64,  # first day >= 1 mm (NaN until then)
@@ -127,7 +128,7 @@ class Lesions:
         new.setdefault("t_ref", new["wake"])
         for name in ("tau_ref", "lam_ref", "u_res", "det_by", "spine"):
             new.setdefault(name, np.zeros(m))
-        for name in ("t_1mm", "t_2mm", "det_t", "det_d", "t_seed"):
+        for name in ("t_1mm", "t_2mm", "det_t", "det_d", "t_seed", "h_ref"):
             new.setdefault(name, np.full(m, np.nan))
         need = self.n + m
         if need > len(self.cols["pid"]):
@@ -145,6 +146,8 @@ class Lesions:
         self.cols[name][: self.n][index] = value
         if name in _SEEDING_INPUTS:
             self.cols["t_seed"][: self.n][index] = np.nan
+        if name == "tau_ref":
+            self.cols["h_ref"][: self.n][index] = np.nan
 
     def tau_at(self, time_days: F64 | float, rows: I64 | None = None) -> F64:
         """Gompertz age of each lesion (or of ``rows``) at ``time_days``, within its current growth segment."""
@@ -204,10 +207,18 @@ class History:
     def lam_at(self, lesions: Lesions, rows: I64, time_days: F64 | float) -> F64:
         """Expected colonies founded by ``rows`` up to ``time_days`` (cumulative seeding level)."""
         rate = lesions.rate[rows]
-        tau0 = lesions.tau_ref[rows]
         tau1 = lesions.tau_at(time_days, rows)
-        grow = lesions.seed_rate[rows] / rate * self.curve.rate_scale * (self.curve.h(tau1) - self.curve.h(tau0))
+        grow = lesions.seed_rate[rows] / rate * self.curve.rate_scale * (self.curve.h(tau1) - self.h_ref(lesions, rows))
         return np.asarray(lesions.lam_ref[rows] + np.where(np.asarray(time_days) > lesions.t_ref[rows], grow, 0.0))
+
+    def h_ref(self, lesions: Lesions, rows: I64) -> F64:
+        """``H(tau_ref)`` of ``rows``: the seeding curve at the start of their growth segment (cached)."""
+        h = lesions.h_ref[rows]
+        stale = np.nonzero(np.isnan(h))[0]
+        if stale.size:
+            h[stale] = self.curve.h(lesions.tau_ref[rows[stale]])
+            lesions.cols["h_ref"][rows[stale]] = h[stale]
+        return h
 
     def new_segment(self, lesions: Lesions, rows: I64, time_days: float, tau: F64, rate: F64) -> None:
         """Start a new growth segment at ``time_days`` for awake ``rows``: Gompertz age ``tau``, ``rate``.
@@ -356,7 +367,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
             break
         a, m = lesions.rate[rows], lesions.seed_rate[rows]
         tau0 = lesions.tau_ref[rows]
-        h_star = hist.curve.h(tau0) + (lesions.next_level[rows] - lesions.lam_ref[rows]) * a / (m * scale)
+        h_star = hist.h_ref(lesions, rows) + (lesions.next_level[rows] - lesions.lam_ref[rows]) * a / (m * scale)
         tau = hist.curve.tau_at(h_star)
         t_child = lesions.t_ref[rows] + (tau - tau0) / a
         # the per-patient cap, applied in order of seeding time
@@ -402,7 +413,7 @@ def _may_seed(hist: History, lesions: Lesions, rows: I64, until_days: F64) -> ND
     if stale.size:
         a, m, tau0 = lesions.rate[stale], lesions.seed_rate[stale], lesions.tau_ref[stale]
         with np.errstate(divide="ignore", invalid="ignore"):
-            h_star = hist.curve.h(tau0) + (lesions.next_level[stale] - lesions.lam_ref[stale]) * a / (
+            h_star = hist.h_ref(lesions, stale) + (lesions.next_level[stale] - lesions.lam_ref[stale]) * a / (
                 m * hist.curve.rate_scale)
             t_seed = lesions.t_ref[stale] + (hist.curve.tau_at(h_star) - tau0) / a
         lesions.set("t_seed", stale, np.where(np.isnan(t_seed), -np.inf, t_seed))
