@@ -7,9 +7,10 @@ Shared by the care pathway (:mod:`metastasis.pathway`, who is examined when) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from metastasis.biology.natural_history import History, Lesions
 from metastasis.cohort import Patients
@@ -20,6 +21,14 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 FOLLOWUP, METASTATIC, PALLIATIVE = 0, 1, 2
+
+
+def _column(value: ArrayLike, n: int, dtype: type) -> NDArray[Any]:
+    """``value`` (a scalar or n values) as a new array of n elements of ``dtype``."""
+    a = np.asarray(value)
+    if a.ndim == 0:
+        return np.full(n, a, dtype)
+    return a.astype(dtype) if a.shape == (n,) else np.array(np.broadcast_to(a, (n,)), dtype)
 
 
 class EventLog:
@@ -35,9 +44,8 @@ class EventLog:
             return
         det = np.full(n, DETAIL_CODE[detail]) if isinstance(detail, str) else np.asarray(detail, np.int64)
         self.parts.append((
-            np.asarray(pid, np.int64), np.broadcast_to(np.asarray(time_days, np.float64), (n,)).copy(),
-            np.full(n, EVENT_CODE[kind], np.int64), np.broadcast_to(np.asarray(organ) + 1, (n,)).astype(np.int64),
-            np.broadcast_to(np.asarray(lesion_id), (n,)).astype(np.int64), det,
+            np.asarray(pid, np.int64), _column(time_days, n, np.float64), np.full(n, EVENT_CODE[kind], np.int64),
+            _column(np.asarray(organ) + 1, n, np.int64), _column(lesion_id, n, np.int64), det,
         ))
 
     def arrays(self) -> tuple[I64, F64, I64, I64, I64, I64]:
