@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
@@ -170,18 +171,28 @@ class Lesions:
     def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
         """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
         now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
-        # Only awake rows with a size still to record can change (a dormant row's start is after now).
-        pending = (np.isnan(self.cols["t_2mm"][: self.n][rows]) | np.isnan(self.cols["t_1mm"][: self.n][rows])) & (
-            self.wake[rows] <= now)
-        rows, now = rows[pending], now[pending]
-        for col, target in zip(("t_1mm", "t_2mm"), _first_size_ages(capacity_mm3), strict=True):
-            open_ = np.isnan(self.cols[col][: self.n][rows])
-            r, t_now = rows[open_], now[open_]
-            tau_ref, rate = self.tau_ref[r], self.rate[r]
-            start = np.maximum(self.t_ref[r], self.wake[r])
-            t_hit = np.where(tau_ref >= target, start, start + (target - tau_ref) / rate)
-            ok = (t_hit <= t_now) & (t_hit < self.ended[r])
-            self.set(col, r[ok], t_hit[ok])
+        one, two = _first_size_ages(capacity_mm3)
+        c = self.cols
+        _record_first_sizes(np.asarray(rows, np.int64), now, one, two, c["tau_ref"], c["rate"], c["t_ref"], c["wake"],
+                            c["ended"], c["t_1mm"], c["t_2mm"])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _record_first_sizes(rows: I64, now: F64, tau_one: float, tau_two: float, tau_ref: F64, rate: F64, t_ref: F64,
+                        wake: F64, ended: F64, t_1mm: F64, t_2mm: F64) -> None:
+    # One pass, no temporaries (called every step on every live lesion). Plain arithmetic and comparisons
+    # only, so the days are those of the array expression: the first day the Gompertz age reaches the
+    # target in the current segment, if that is by ``now`` and before the lesion ended.
+    for i in range(rows.size):
+        r = rows[i]
+        if wake[r] > now[i]:  # dormant: its segment starts after now
+            continue
+        start = t_ref[r] if t_ref[r] >= wake[r] else wake[r]
+        for target, col in ((tau_one, t_1mm), (tau_two, t_2mm)):
+            if np.isnan(col[r]):
+                t_hit = start if tau_ref[r] >= target else start + (target - tau_ref[r]) / rate[r]
+                if t_hit <= now[i] and t_hit < ended[r]:
+                    col[r] = t_hit
 
 
 @dataclass(frozen=True)
