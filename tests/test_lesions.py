@@ -29,3 +29,21 @@ def test_rows_of_patients_equal_a_full_scan_as_rows_are_added() -> None:
             expected = np.nonzero(mask[store.pid])[0]
             np.testing.assert_array_equal(store.rows_of(patients), expected)
             np.testing.assert_array_equal(store.rows_of(np.unique(patients)), expected)  # sorted: no sort
+
+
+def test_ending_a_lesion_records_the_sizes_it_reached_before() -> None:
+    """A lesion resected or ended between two records keeps the days it reached 1 and 2 mm (closed form:
+    Gompertz age tau = a t from one cell), and none it would only have reached after its end."""
+    from metastasis.biology import growth
+
+    capacity = 1e6
+    store = nh.Lesions()
+    _append(store, np.array([0, 1]))  # growing from one cell at day 0, rate 1e-3 per day
+    tau_2mm = float(growth.age_at_volume(growth.volume_from_diameter(2.0), capacity))
+    t_2mm = tau_2mm / 1e-3
+    nh.end_lesions(store, np.array([0]), t_2mm + 1.0, "resected", capacity)
+    nh.end_lesions(store, np.array([1]), t_2mm - 1.0, "resected", capacity)
+    tau_1mm = float(growth.age_at_volume(growth.volume_from_diameter(1.0), capacity))
+    np.testing.assert_allclose(store.t_1mm, [tau_1mm / 1e-3] * 2)
+    np.testing.assert_allclose(store.t_2mm[0], t_2mm)
+    assert np.isnan(store.t_2mm[1])

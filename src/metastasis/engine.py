@@ -99,10 +99,9 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dead = np.isfinite(death)
     end_days = np.where(dead, death, horizon)
     rows = np.nonzero(lesions.ended > end_days[lesions.pid])[0]
-    lesions.record_first_sizes(rows, end_days[lesions.pid[rows]], cap)
     dying = dead[lesions.pid[rows]]
-    nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death")
-    nh.end_lesions(lesions, rows[~dying], horizon, "horizon")
+    nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
+    nh.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days

@@ -262,7 +262,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         if local.size:
             rows = les.rows_of(local)
             rows = rows[(les.organ[rows] < FIRST_DISTANT) & (les.ended[rows] > t1) & ~np.isnan(les.det_t[rows])]
-            nh.end_lesions(les, rows, t1, "resected")
+            nh.end_lesions(les, rows, t1, "resected", cap)
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
                 code = ORGAN_CODE[organ]
                 pts = np.unique(les.pid[rows[les.organ[rows] == code]])

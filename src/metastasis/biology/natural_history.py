@@ -432,12 +432,14 @@ def _may_seed(hist: History, lesions: Lesions, rows: I64, until_days: F64) -> ND
     return np.asarray(lesions.t_seed[rows] <= end + _SEED_SLACK_DAYS)
 
 
-def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str) -> None:
-    """Mark lesions ended at ``time_days`` with an ``end_reason`` of SPEC (only those still alive then)."""
+def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str, capacity_mm3: float) -> None:
+    """Mark lesions ended at ``time_days`` with an ``end_reason`` of SPEC (only those still alive then),
+    first recording the sizes they reached before it (``t_1mm``, ``t_2mm``)."""
     if rows.size == 0:
         return
     t = np.broadcast_to(np.asarray(time_days, dtype=np.float64), rows.shape)
     alive = lesions.ended[rows] > t
+    lesions.record_first_sizes(rows[alive], t[alive], capacity_mm3)
     lesions.set("ended", rows[alive], t[alive])
     lesions.set("end_reason", rows[alive], END_CODE[reason])
 
