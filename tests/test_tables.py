@@ -80,6 +80,16 @@ def test_rows_sorted_within_parts_and_vocabulary(default_run: Path) -> None:
     assert set(exams["result"].astype(str)) <= {"tp", "fp", "tn", "fn"}
 
 
+def test_a_lesion_is_detectable_only_within_its_life(default_run: Path) -> None:
+    """The day a lesion reaches 2 mm lies between its seeding and its end, even when the woman dies within
+    the step in which a treatment was decided (the step's decisions come before its deaths)."""
+    lesions = _read(default_run, "lesions")
+    days = lesions.dropna(subset=["detectable_days"])
+    assert len(days) > 1000
+    assert (days["detectable_days"] >= days["seeded_days"]).all()
+    assert (days["detectable_days"] <= days["ended_days"]).all()
+
+
 def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:
     con = duckdb.connect()
     n = con.execute(f"select count(*) from read_parquet('{default_run}/patients/*.parquet')").fetchone()

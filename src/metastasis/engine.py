@@ -102,6 +102,10 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dying = dead[lesions.pid[rows]]
     nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
     nh.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
+    # A treatment decided at the end of a step can follow a death within it (death is integrated last):
+    # a size reached after the lesion's end was never there.
+    for col in ("t_1mm", "t_2mm"):
+        lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days

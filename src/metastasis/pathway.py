@@ -298,7 +298,6 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             vol = les.volume_at(t1, cap, r)
             flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
             burden = np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
-            les.record_first_sizes(r, t1, cap)
             h, h_organ = cancer_hazard(burden, v)
             add = 0.5 * (h_prev[active] + h) * (t1 - t)
             dies = cum[active] + add >= threshold_e[active]
