@@ -81,13 +81,19 @@ def test_rows_sorted_within_parts_and_vocabulary(default_run: Path) -> None:
 
 
 def test_a_lesion_is_detectable_only_within_its_life(default_run: Path) -> None:
-    """The day a lesion reaches 2 mm lies between its seeding and its end, even when the woman dies within
-    the step in which a treatment was decided (the step's decisions come before its deaths)."""
+    """The day a lesion reaches 2 mm lies between its seeding and its end, and no lesion is found after the
+    woman's end, even when she dies within the step in which a treatment or a work-up was decided (the
+    step's decisions come before its deaths)."""
     lesions = _read(default_run, "lesions")
     days = lesions.dropna(subset=["detectable_days"])
     assert len(days) > 1000
     assert (days["detectable_days"] >= days["seeded_days"]).all()
     assert (days["detectable_days"] <= days["ended_days"]).all()
+    # nor is one detected after the woman's death or the horizon
+    end = _read(default_run, "patients").set_index("patient_id")["followup_end_days"]
+    found = lesions.dropna(subset=["detected_days"])
+    assert len(found) > 500
+    assert (found["detected_days"].to_numpy() <= end.loc[found["patient_id"]].to_numpy()).all()
 
 
 def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:

@@ -106,6 +106,11 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     # a size reached after the lesion's end was never there.
     for col in ("t_1mm", "t_2mm"):
         lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
+    # Likewise an exam of such a step dated after the death found nothing (the events log drops it too).
+    late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]
+    lesions.set("det_t", late, np.nan)
+    lesions.set("det_d", late, np.nan)
+    lesions.set("det_by", late, 0)
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days
