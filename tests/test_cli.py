@@ -69,6 +69,24 @@ def test_finished_run_refused_without_force_and_summary(tmp_path: Path, capsys: 
     assert sum(summary["share_clinical_stage"].values()) == pytest.approx(1.0)
 
 
+def test_batch_never_exceeds_the_patients_when_every_candidate_is_eligible(tmp_path: Path) -> None:
+    """A small run of an unrestricted cohort simulates only its own patients (one batch of --patients),
+    with the tables of a run in smaller batches; a cohort with criteria keeps the batch it is given."""
+    small, split = tmp_path / "small", tmp_path / "split"
+    assert main(["simulate", "default", "--patients", "250", "--out", str(small), "--quiet"]) == 0
+    run = json.loads((small / "run.json").read_text())
+    assert run["batch_size"] == 250
+    assert json.loads((small / "manifest.json").read_text())["batches"][0]["candidates"] == 250
+    assert main(["simulate", "default", "--patients", "250", "--batch-size", "100", "--out", str(split),
+                 "--quiet"]) == 0
+    for name in ("patients", "lesions", "events", "exams"):
+        assert pd.read_parquet(small / name).equals(pd.read_parquet(split / name)), name
+    from metastasis.scenario import load_scenario
+
+    assert not load_scenario("default").cohort.restricts_eligibility
+    assert load_scenario("default", ['cohort.clinical_stages=["IV"]']).cohort.restricts_eligibility
+
+
 def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
     full, cut = tmp_path / "full", tmp_path / "cut"
     common = ["simulate", "default", "--patients", "900", "--batch-size", "300", "--quiet"]

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=int, default=100_000, help="eligible patients to simulate (default 100000)")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     s.add_argument("--out", type=Path, default=None, help="output directory (default runs/<scenario name>)")
-    s.add_argument("--batch-size", type=int, default=50_000, help="candidates per batch (default 50000)")
+    s.add_argument("--batch-size", type=int, default=50_000,
+                   help="candidates per batch (default 50000; at most --patients when every candidate is eligible)")
     s.add_argument("--workers", type=int, default=None,
                    help="worker processes of a local Dask cluster (default 1: no cluster, this process)")
     s.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -123,7 +124,9 @@ def _simulate(args: argparse.Namespace) -> None:
     if args.scheduler is not None and args.workers is not None:
         raise InputError("--workers", "give --workers K for a local cluster or --scheduler ADDRESS, not both")
     workers = 1 if args.workers is None else args.workers
-    req = runner.RunRequest(sc, args.patients, out, args.batch_size, workers, args.resume, args.force,
+    # Without eligibility criteria every candidate is a patient: a batch beyond --patients would be discarded.
+    batch_size = args.batch_size if sc.cohort.restricts_eligibility else min(args.batch_size, max(args.patients, 1))
+    req = runner.RunRequest(sc, args.patients, out, batch_size, workers, args.resume, args.force,
                             args.quiet, scheduler=args.scheduler)
     if args.posterior_draws is not None:
         from metastasis.calibration import posterior

@@ -140,6 +140,13 @@ class Cohort(_Model):
     nodes_positive_min: Count | None = Field(default=None, description="fewest positive axillary nodes")
     nodes_positive_max: Count | None = Field(default=None, description="most positive axillary nodes")
 
+    @property
+    def restricts_eligibility(self) -> bool:
+        """Whether some candidates are not eligible (without criteria every candidate is a patient)."""
+        return any(getattr(self, name) is not None for name in (
+            "clinical_stages", "t_stages", "n_stages", "subtypes", "age_min", "age_max", "nodes_positive_min",
+            "nodes_positive_max"))
+
     @field_validator("subtype_mix")
     @classmethod
     def _full_mix(cls, mix: dict[str, float]) -> dict[str, float]:
