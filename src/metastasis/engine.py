@@ -26,7 +26,7 @@ from metastasis.detection.stage import n_group, stage_group, t_group
 from metastasis.mortality import other_cause_death_days
 from metastasis.scenario import Scenario
 from metastasis.streams import Process
-from metastasis.vocabulary import DAYS_PER_YEAR, FIRST_DISTANT, STAGES
+from metastasis.vocabulary import DAYS_PER_YEAR, DETECTED_BY, FIRST_DISTANT, STAGES
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -110,7 +110,7 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]
     lesions.set("det_t", late, np.nan)
     lesions.set("det_d", late, np.nan)
-    lesions.set("det_by", late, 0)
+    lesions.set("det_by", late, DETECTED_BY.index(""))
 
     # clinical stage: distant disease found by the work-up or within the staging window
     window = scenario.staging.window_days

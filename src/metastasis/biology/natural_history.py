@@ -180,9 +180,9 @@ class Lesions:
 @numba.njit(cache=True, error_model="numpy")
 def _record_first_sizes(rows: I64, now: F64, tau_one: float, tau_two: float, tau_ref: F64, rate: F64, t_ref: F64,
                         wake: F64, ended: F64, t_1mm: F64, t_2mm: F64) -> None:
-    # One pass, no temporaries (called every step on every live lesion). Plain arithmetic and comparisons
-    # only, so the days are those of the array expression: the first day the Gompertz age reaches the
-    # target in the current segment, if that is by ``now`` and before the lesion ended.
+    # One pass, no temporaries (called at every segment change and end). Plain arithmetic and comparisons
+    # only: the first day the Gompertz age reaches the target in the current segment, if that is by
+    # ``now`` and before the lesion ended.
     for i in range(rows.size):
         r = rows[i]
         if wake[r] > now[i]:  # dormant: its segment starts after now
@@ -300,8 +300,8 @@ def _new_rows(
     m = len(pid)
     gid = hist.patient_id[pid]
 
-    def u(j: int) -> F64:
-        return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid, lid, j)
+    def u(j: int, at: I64 | slice = slice(None)) -> F64:
+        return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid[at], lid[at], j)
 
     organ_arr = np.broadcast_to(np.asarray(organ, dtype=np.int8), (m,))
     nan = np.full(m, np.nan)
@@ -309,8 +309,7 @@ def _new_rows(
     spine = organ_arr == ORGAN_CODE["bone"]
     bone = np.nonzero(spine)[0]
     if bone.size:
-        spine[bone] = streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid[bone], lid[bone], 6) < hist.values[
-            "radiotherapy.spine_share_of_bone"]
+        spine[bone] = u(6, bone) < hist.values["radiotherapy.spine_share_of_bone"]
     return {
         "pid": pid, "lid": lid, "organ": organ_arr, "origin": np.full(m, origin),
         "parent": parent, "seeded": seeded, "wake": wake, "base_rate": rate, "rate": rate, "seed_rate": seed_rate,

@@ -77,7 +77,7 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
     u_kill = _u(state, pid, les.lid[rows], int(t) * 8 + kind)
     left = course_survivors(cells, sf, per_cell, les.u_res[rows], u_kill)
     dead = left <= 0
-    les.record_first_sizes(rows, t, state.capacity_mm3)
+    # first sizes are recorded by end_lesions (extinct) and new_segment (the rest)
     nh.end_lesions(les, rows[dead], t, "extinct", state.capacity_mm3)
     keep = rows[~dead]
     tau = growth.age_at_volume(left[~dead] / growth.CELLS_PER_MM3, state.capacity_mm3)
