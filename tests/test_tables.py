@@ -82,8 +82,7 @@ def test_rows_sorted_within_parts_and_vocabulary(default_run: Path) -> None:
 
 def test_a_lesion_is_detectable_only_within_its_life(default_run: Path) -> None:
     """The day a lesion reaches 2 mm lies between its seeding and its end, and no lesion is found after the
-    woman's end, even when she dies within the step in which a treatment or a work-up was decided (the
-    step's decisions come before its deaths)."""
+    woman's end, even when she dies between an exam and its confirmation."""
     lesions = _read(default_run, "lesions")
     days = lesions.dropna(subset=["detectable_days"])
     assert len(days) > 1000
@@ -94,6 +93,15 @@ def test_a_lesion_is_detectable_only_within_its_life(default_run: Path) -> None:
     found = lesions.dropna(subset=["detected_days"])
     assert len(found) > 500
     assert (found["detected_days"].to_numpy() <= end.loc[found["patient_id"]].to_numpy()).all()
+
+
+def test_no_exam_after_the_womans_end(default_run: Path) -> None:
+    """Exams, work-ups for symptoms and their confirmations stop at death (other causes included) or the
+    horizon."""
+    exams = _read(default_run, "exams")
+    end = _read(default_run, "patients").set_index("patient_id")["followup_end_days"]
+    assert (exams["time_days"].to_numpy() <= end.loc[exams["patient_id"]].to_numpy()).all()
+    assert set(exams["purpose"]) >= {"followup", "symptoms", "confirmation"}
 
 
 def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:

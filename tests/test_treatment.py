@@ -254,3 +254,20 @@ def test_the_blood_brain_barrier_shelters_brain_lesions_from_chemotherapy_and_an
         return hit[keep]
 
     assert _z_paired(found(0.2, "brain"), found(1.0, "brain")) > 3  # one-sided, p < 0.0014
+
+
+def test_no_decision_follows_a_death_in_the_same_step() -> None:
+    """Deaths inside a step are integrated before its decisions: the care pathway's own log (before the
+    tables drop what falls after a woman's end) has no detection, progression, new treatment or palliative
+    care after her death. Adjuvant courses planned at diagnosis are logged then, with their future days."""
+    from metastasis.engine import simulate_batch
+    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE
+
+    course = simulate_batch(load_scenario("default"), parameters.resolve({}), np.arange(5000))
+    pid, day, kind, _organ, _lid, detail = course.events.arrays()
+    late = day > course.end_days[pid]
+    planned_kinds = [c for d, c in DETAIL_CODE.items() if d.endswith(":adjuvant") or d == "radiotherapy:breast"]
+    planned = np.isin(detail, planned_kinds)
+    decided = np.isin(kind, [EVENT_CODE[k] for k in ("detection", "progression", "not_treated", "palliative_care")])
+    assert (course.death_cause == 1).sum() > 500
+    assert not (late & (decided | ((kind == EVENT_CODE["treatment_start"]) & ~planned))).any()

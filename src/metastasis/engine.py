@@ -102,11 +102,11 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dying = dead[lesions.pid[rows]]
     nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
     nh.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
-    # A treatment decided at the end of a step can follow a death within it (death is integrated last):
-    # a size reached after the lesion's end was never there.
+    # A size reached after the lesion's end was never there (a lesion ends at most at the woman's end).
     for col in ("t_1mm", "t_2mm"):
         lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
-    # Likewise an exam of such a step dated after the death found nothing (the events log drops it too).
+    # A work-up's finding is dated at its confirmation, which can fall after a death days after the exam:
+    # it was never made (the events log and the exams table drop it too).
     late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]
     lesions.set("det_t", late, np.nan)
     lesions.set("det_d", late, np.nan)

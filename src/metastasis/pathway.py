@@ -2,10 +2,12 @@
 symptoms start, and patients die (MODEL.md 3-6).
 
 Each step (``death.step_days``) runs in causal order: scheduled adjuvant courses and the growth rates
-of running therapies; seeding up to the end of the step; the exams that fall in the step (follow-up,
-restaging, symptom work-ups, each evaluated at its own day against the lesions as they are then);
-decisions at the end of the step (metastatic plan, next line at progression, palliative radiotherapy,
-resection of a local recurrence); then burden, the death hazard, symptom onset and skeletal events.
+of running therapies; seeding up to the end of the step; burden at the step's end and, from it, the
+deaths inside the step (death hazard), symptom onset and skeletal events; the exams that fall in the
+step before the patient's death (follow-up, restaging, symptom work-ups, each evaluated at its own day
+against the lesions as they are then); decisions at the end of the step for the patients alive then
+(metastatic plan, next line at progression, palliative radiotherapy, resection of a local recurrence),
+after which the hazard of the patients they touched is taken again from the burden they left.
 """
 
 from __future__ import annotations
@@ -155,8 +157,6 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     step = v["death.step_days"]
     restage_every = sc.restaging.every_months * DAYS_PER_MONTH
     stop = np.minimum(other_death, horizon)
-    theta = symptoms.thresholds_mm3(v)
-    threshold_e = streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0)
     exams: list[ExamRows] = [staging.findings.exams]
 
     new = record_hits(les, staging.findings.hits, cap)
@@ -187,17 +187,13 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
 
     fu_pid, fu_t, fu_m = schedule.followup_schedule(sc, np.nonzero(operated)[0], stop)
     cursor = 0
-    cancer_death = np.full(n, np.inf)
-    organ_at_death = np.full(n, -1, np.int8)
-    cum = np.zeros(n)
-    h_prev = np.zeros(n)
-    burden_prev = np.zeros((n, N_ORGANS))
+    hz = _Hazard.start(streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0))
     live = np.nonzero(les.ended > 0.0)[0]
     step_index = 0
     t = 0.0
     while t < horizon:
         t1 = min(t + step, horizon)
-        dead = np.minimum(cancer_death, state.treatment_death)
+        dead = np.minimum(hz.death_days, state.treatment_death)
         in_play = (stop > t) & (dead > t)
         plan.scheduled_kills(state, t, t1)
         plan.finish_windows(state, t, t1)
@@ -208,6 +204,12 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         first_new = les.n
         nh.seed_until(state.hist, les, limit, rows=live)
         live = np.concatenate((live, np.arange(first_new, les.n)))
+
+        # --- burden at the end of the step and the deaths inside it, before its exams and decisions ---
+        live = live[(les.ended[live] > t1) | (les.seeded[live] >= t1)]
+        hz.integrate(state, live, in_play, t, t1, step_index)
+        dead = np.minimum(np.minimum(hz.death_days, state.treatment_death), other_death)
+        up = dead > t1  # alive at the step end, when its decisions are taken
 
         # --- exams that fall in this step ---
         cursor_end = int(np.searchsorted(fu_t, t1, side="left"))
@@ -237,7 +239,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so],
                                                       sc.restaging.modalities, "symptoms", so), exams, fresh)
 
-        # --- decisions at the end of the step ---
+        # --- decisions at the end of the step, for the patients alive then ---
+        decided: list[I64] = []
         pairs = np.concatenate(fresh) if fresh else np.zeros(0, np.int64)
         fp, fo = pairs // N_ORGANS, pairs % N_ORGANS
         new_distant = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo >= FIRST_DISTANT)])
@@ -253,25 +256,32 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             state.distant_symptom_days[new_distant] = np.where(
                 by_symptoms, state.presentation[new_distant].min(axis=1),
                 _projected_presentation(state, new_distant, t1, horizon))
-            needs = new_distant[~by_symptoms]
+            needs = new_distant[~by_symptoms & up[new_distant]]
             if needs.size:
                 _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1),
                                                           sc.restaging.modalities, "restaging"), exams)
-            plan.start_metastatic(state, new_distant, t1)
+            decided.append(new_distant[up[new_distant]])
+            plan.start_metastatic(state, decided[-1], t1)
         local = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo < FIRST_DISTANT)])
+        local = local[up[local]]
         if local.size:
             rows = les.rows_of(local)
             rows = rows[(les.organ[rows] < FIRST_DISTANT) & (les.ended[rows] > t1) & ~np.isnan(les.det_t[rows])]
-            nh.end_lesions(les, rows, t1, "resected", cap)
+            # a work-up's finding is dated after its exam (confirmation): resected once found
+            day = np.maximum(les.det_t[rows], t1)
+            nh.end_lesions(les, rows, day, "resected", cap)
+            when = np.full(n, t1)
+            np.maximum.at(when, les.pid[rows], day)
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
                 code = ORGAN_CODE[organ]
                 pts = np.unique(les.pid[rows[les.organ[rows] == code]])
-                state.events.add(pts, t1, "treatment_start", code, -1, detail)
+                state.events.add(pts, when[pts], "treatment_start", code, -1, detail)
             state.known[local, :FIRST_DISTANT] = False
             state.presented[local, :FIRST_DISTANT] = False
-            state.workup_due[local] = np.minimum(state.workup_due[local], t1)
+            state.workup_due[local] = np.minimum(state.workup_due[local], when[local])
+            decided.append(local)
         if restaged.size:
-            rp = restaged[state.mode[restaged] == METASTATIC]
+            rp = restaged[(state.mode[restaged] == METASTATIC) & up[restaged]]
             rows = les.rows_of(rp)
             rows = rows[(les.organ[rows] >= FIRST_DISTANT) & ~np.isnan(les.det_t[rows])]
             measured = np.bincount(les.pid[rows], weights=les.volume_at(t1, cap, rows), minlength=n)[rp]
@@ -280,57 +290,114 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             progressed = rp[new_organ | grew]
             state.nadir_mm3[rp] = np.minimum(state.nadir_mm3[rp], measured)
             plan.progression(state, progressed, t1)
+            decided.append(progressed)
         if sc.treatment.metastatic.palliative_radiotherapy_bone:
             bone = ORGAN_CODE["bone"]
             pain = np.nonzero((state.mode != FOLLOWUP) & state.known[:, bone] & ~state.bone_palliated
-                              & state.presented[:, bone] & (dead > t1))[0]
+                              & state.presented[:, bone] & up)[0]
             plan.palliative_bone_radiotherapy(state, pain, t1)
+            decided.append(pain)
 
-        # --- burden, death, symptoms, skeletal events at the end of the step ---
-        live = live[(les.ended[live] > t1) | (les.seeded[live] >= t1)]
-        live_pid = les.pid[live]
-        is_active = _mask(n, live_pid) & in_play
-        active = np.nonzero(is_active)[0]
-        if active.size:
-            in_active = is_active[live_pid]
-            r = live[in_active]
-            comp = (np.cumsum(is_active) - 1)[live_pid[in_active]]  # position of each lesion's patient in active
-            vol = les.volume_at(t1, cap, r)
-            flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
-            burden = np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
-            h, h_organ = cancer_hazard(burden, v)
-            add = 0.5 * (h_prev[active] + h) * (t1 - t)
-            dies = cum[active] + add >= threshold_e[active]
-            d = active[dies]
-            frac = (threshold_e[d] - cum[d]) / add[dies]
-            cancer_death[d] = t + frac * (t1 - t)
-            organ_at_death[d] = lethal_organ(h_organ[dies])
-            cum[active] += add
-            h_prev[active] = h
-            tol = np.array([v[f"death.tolerance_cm3.{o}"] for o in ("lung", "liver", "brain")]) * 1000.0
-            state.health[active] = np.exp(-v["health.visceral_kappa"] * (burden[:, _VISCERAL] / tol).sum(axis=1))
-            before = burden_prev[active]
-            crossed = (burden > theta) & ~(before > theta) & np.isnan(state.onset[active])
-            cp, co = np.nonzero(crossed)
-            if cp.size:
-                b0 = np.maximum(before[cp, co], 1e-12)
-                w = np.clip(np.log(theta[co] / b0) / np.log(burden[cp, co] / b0), 0.0, 1.0)
-                pts = active[cp]
-                onset = symptoms.onset_after_crossing(state.seed, gid[pts], co, t + w * (t1 - t), v)
-                state.onset[pts, co] = onset
-                state.presentation[pts, co] = schedule.presentation_days(sc, v, state.seed, gid[pts], co, onset)
-                state.events.add(pts, onset, "symptom_onset", co, -1,
-                                 np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
-            burden_prev[active] = burden
-            _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
+        if decided:
+            hz.refresh(state, live, np.concatenate(decided), t1)
         t = t1
         step_index += 1
 
-    death = np.minimum(np.minimum(cancer_death, state.treatment_death), other_death)
+    death = np.minimum(np.minimum(hz.death_days, state.treatment_death), other_death)
     cause = np.where(~(death < horizon), 0,
-                     np.where(death == other_death, 3, np.where(death == cancer_death, 1, 2))).astype(np.int8)
-    return Outcome(exams, np.where(cause > 0, death, np.inf), cause, np.where(cause == 1, organ_at_death, -1))
+                     np.where(death == other_death, 3, np.where(death == hz.death_days, 1, 2))).astype(np.int8)
+    return Outcome(exams, np.where(cause > 0, death, np.inf), cause, np.where(cause == 1, hz.organ, -1))
 
+
+@dataclass
+class _Hazard:
+    """Each patient's cancer death hazard, integrated step by step (trapezoid rule, MODEL.md 6).
+
+    ``threshold`` is one Exp(1) draw per patient: she dies of cancer when the cumulative hazard reaches it.
+    ``h_prev`` and ``burden_prev`` are the hazard and organ burden (mm^3) at the last step end, after that
+    step's decisions.
+    """
+
+    threshold: F64
+    cum: F64
+    h_prev: F64
+    burden_prev: F64
+    death_days: F64
+    organ: NDArray[np.int8]
+
+    @classmethod
+    def start(cls, threshold: F64) -> _Hazard:
+        n = len(threshold)
+        return cls(threshold, np.zeros(n), np.zeros(n), np.zeros((n, N_ORGANS)), np.full(n, np.inf),
+                   np.full(n, -1, np.int8))
+
+    def integrate(self, state: CareState, live: I64, in_play: NDArray[np.bool_], t: float, t1: float,
+                  step_index: int) -> None:
+        """Burden at ``t1`` before the step's decisions; cancer deaths inside the step, health, symptom
+        onsets and skeletal events."""
+        active, burden = _burden(state, live, in_play, t1)
+        if active.size == 0:
+            return
+        v = state.values
+        h, h_organ = cancer_hazard(burden, v)
+        add = 0.5 * (self.h_prev[active] + h) * (t1 - t)
+        dies = self.cum[active] + add >= self.threshold[active]
+        d = active[dies]
+        frac = (self.threshold[d] - self.cum[d]) / add[dies]
+        self.death_days[d] = t + frac * (t1 - t)
+        self.organ[d] = lethal_organ(h_organ[dies])
+        self.cum[active] += add
+        self.h_prev[active] = h
+        _set_health(state, active, burden)
+        theta = symptoms.thresholds_mm3(v)
+        before = self.burden_prev[active]
+        crossed = (burden > theta) & ~(before > theta) & np.isnan(state.onset[active])
+        cp, co = np.nonzero(crossed)
+        if cp.size:
+            b0 = np.maximum(before[cp, co], 1e-12)
+            w = np.clip(np.log(theta[co] / b0) / np.log(burden[cp, co] / b0), 0.0, 1.0)
+            pts = active[cp]
+            gid = state.hist.patient_id[pts]
+            onset = symptoms.onset_after_crossing(state.seed, gid, co, t + w * (t1 - t), v)
+            state.onset[pts, co] = onset
+            state.presentation[pts, co] = schedule.presentation_days(state.scenario, v, state.seed, gid, co, onset)
+            state.events.add(pts, onset, "symptom_onset", co, -1,
+                             np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
+        self.burden_prev[active] = burden
+        _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
+
+    def refresh(self, state: CareState, live: I64, decided: I64, t1: float) -> None:
+        """After the decisions at ``t1`` (resection, a line's first kill, radiotherapy), the hazard, burden
+        and health of the patients they touched, so that the next step starts from the burden they left."""
+        if decided.size == 0:
+            return
+        pid, burden = _burden(state, live, _mask(len(self.cum), decided), t1, every=True)
+        self.h_prev[pid] = cancer_hazard(burden, state.values)[0]
+        self.burden_prev[pid] = burden
+        _set_health(state, pid, burden)
+
+
+def _burden(state: CareState, live: I64, wanted: NDArray[np.bool_], t1: float,
+            every: bool = False) -> tuple[I64, F64]:
+    """Organ burden (mm^3) at ``t1`` of the wanted patients with a live lesion (``every``: of all the
+    wanted patients, zero without one): their indices and shape (patients, organs)."""
+    les = state.lesions
+    live_pid = les.pid[live]
+    chosen = wanted & (True if every else _mask(len(wanted), live_pid))
+    active = np.nonzero(chosen)[0]
+    in_active = chosen[live_pid]
+    r = live[in_active]
+    comp = (np.cumsum(chosen) - 1)[live_pid[in_active]]  # position of each lesion's patient in active
+    vol = les.volume_at(t1, state.capacity_mm3, r)
+    flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
+    return active, np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
+
+
+def _set_health(state: CareState, pid: I64, burden: F64) -> None:
+    """Overall health falls as the lungs and liver (and brain) fill (MODEL.md 1)."""
+    v = state.values
+    tol = np.array([v[f"death.tolerance_cm3.{o}"] for o in ("lung", "liver", "brain")]) * 1000.0
+    state.health[pid] = np.exp(-v["health.visceral_kappa"] * (burden[:, _VISCERAL] / tol).sum(axis=1))
 
 def _skeletal_events(state: CareState, active: I64, bone_mm3: F64, t: float, t1: float, step_index: int) -> None:
     """Fractures, cord compression, hypercalcaemia at a hazard proportional to bone burden (MODEL.md 6)."""

@@ -179,7 +179,8 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
         "purpose": np.concatenate([e.purpose for e in ex]), "modality": np.concatenate([e.modality for e in ex]),
         "organ": np.concatenate([e.organ for e in ex]), "result": np.concatenate([e.result for e in ex]),
     }
-    sel = eligible[e_pid]
+    # a work-up's confirmation of an exam just before death can fall after it: not done
+    sel = eligible[e_pid] & (exam_cols["time_days"] <= course.end_days[e_pid])
     exam_cols = {k: v[sel] for k, v in exam_cols.items()}
     order = np.lexsort((_rank(ORGANS)[exam_cols["organ"]], _rank(MODALITIES)[exam_cols["modality"]],
                         exam_cols["time_days"], exam_cols["patient_id"]))
