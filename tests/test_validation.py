@@ -147,6 +147,30 @@ def test_in_memory_settings_keep_the_patients_simulate_keeps() -> None:
     assert (sim.patients["nodes_positive"] >= 1).all()
 
 
+def test_a_shorter_horizon_leaves_the_course_before_it_unchanged() -> None:
+    """Settings whose figures end early stop soon after (GBSG2 at 6 years): every woman's course up to the
+    shorter horizon, and so every figure before it, is that of the 20-year run."""
+    setting = gbsg2.settings()["gbsg2-horth-yes"]
+    assert "horizon_years=6" in setting.overrides
+    short = setting.load()
+    long = load_scenario("default", [o for o in setting.overrides if not o.startswith("horizon_years")])
+    assert long.horizon_years == 20.0
+    sims = [simulate_eligible(sc, sc.parameter_values(), 300) for sc in (short, long)]
+    assert sims[0].patients["patient_id"].tolist() == sims[1].patients["patient_id"].tolist()
+    cut = 6 * DAYS_PER_YEAR
+    deaths = [s.patients["death_days"].where(s.patients["death_days"] < cut) for s in sims]
+    pd.testing.assert_series_equal(*deaths)
+    assert deaths[0].notna().sum() > 20
+    cols = ["patient_id", "lesion_id", "organ", "detected_days"]
+    found = [s.lesions.loc[s.lesions["detected_days"] < cut, cols].reset_index(drop=True) for s in sims]
+    pd.testing.assert_frame_equal(*found)
+    assert len(found[0]) > 100
+    for years in (3.0, 5.0):
+        rfs = [gbsg2.recurrence_free(s) for s in sims]
+        at = [kaplan_meier_at(r["duration"].to_numpy(), r["event"].to_numpy(), years * DAYS_PER_YEAR) for r in rfs]
+        assert at[0] == at[1]
+
+
 @pytest.fixture(scope="module")
 def small_validation() -> list[dict[str, object]]:
     import contextlib

@@ -66,6 +66,7 @@ def _setting(horth: str) -> Setting:
         'cohort.clinical_stages=["I", "II", "III"]', "cohort.nodes_positive_min=1",
         "treatment.early.breast_conserving_share=0.0", 'treatment.early.adjuvant_chemotherapy="all"',
         "treatment.early.anti_her2=false", f"treatment.early.endocrine_years={ARMS[horth]}",
+        "horizon_years=6",  # the figures end at 5 years
     )
     return Setting(f"gbsg2-horth-{horth}", "default", overrides, 0.25,
                    f"GBSG2 arm horTh={horth}: node-positive, mastectomy, chemotherapy, "

@@ -48,10 +48,15 @@ class Setting:
 def _margin(share: float) -> Setting:
     return Setting(
         f"bcs-margin-{share:g}", "default",
-        (_EARLY, "treatment.early.breast_conserving_share=1.0", f"treatment.early.positive_margin_share={share}"),
+        (_EARLY, "treatment.early.breast_conserving_share=1.0", f"treatment.early.positive_margin_share={share}",
+         "horizon_years=7.5"),
         0.5, f"default care, breast-conserving surgery and radiotherapy for all stage I-III, margins "
              f"{'all positive' if share else 'all clear'}")
 
+
+# A setting's horizon is the scenario's (20 years) unless its figures end sooner: it then stops a year or
+# so after its last figure (EBCTCG at 15 years, Houssami at 79 months), which leaves them unchanged (each
+# woman's course up to a day does not depend on the horizon) and saves the steps beyond.
 
 #: Every setting but the GBSG2 arms (those are built from the data set, see :mod:`.gbsg2`).
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
@@ -60,8 +65,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             (_EARLY, 'cohort.subtypes=["luminal_a", "luminal_b", "luminal_her2"]', 'cohort.t_stages=["T1", "T2"]',
              "cohort.nodes_positive_max=9", "treatment.early.endocrine_years=5"),
             1.0, "ER+ T1-2 N0-9 stage I-III, five years of endocrine therapy (Pan et al. 2017)"),
-    Setting("ebctcg-bcs-rt", "ebctcg-bcs-rt", (), 0.5, "EBCTCG 2011 arm with radiotherapy"),
-    Setting("ebctcg-bcs-no-rt", "ebctcg-bcs-no-rt", (), 0.5, "EBCTCG 2011 arm without radiotherapy"),
+    Setting("ebctcg-bcs-rt", "ebctcg-bcs-rt", ("horizon_years=16",), 0.5, "EBCTCG 2011 arm with radiotherapy"),
+    Setting("ebctcg-bcs-no-rt", "ebctcg-bcs-no-rt", ("horizon_years=16",), 0.5,
+            "EBCTCG 2011 arm without radiotherapy"),
     _margin(0.0),
     _margin(1.0),
 )}
