@@ -102,7 +102,8 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dying = dead[lesions.pid[rows]]
     nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
     nh.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
-    # A size reached after the lesion's end was never there (a lesion ends at most at the woman's end).
+    # A size reached after the lesion's end was never there: a course applied after the woman's death in
+    # the step she died (a scheduled adjuvant kill) can have recorded one (2 lesions in 10,000 women).
     for col in ("t_1mm", "t_2mm"):
         lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
     # A work-up's finding is dated at its confirmation, which can fall after a death days after the exam:

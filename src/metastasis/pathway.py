@@ -187,7 +187,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
 
     fu_pid, fu_t, fu_m = schedule.followup_schedule(sc, np.nonzero(operated)[0], stop)
     cursor = 0
-    hz = _Hazard.start(streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0))
+    hz = _Hazard.start(streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0), v)
     live = np.nonzero(les.ended > 0.0)[0]
     step_index = 0
     t = 0.0
@@ -216,13 +216,12 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         sl = slice(cursor, cursor_end)
         cursor = cursor_end
         fp_, ft_, fm_ = fu_pid[sl], fu_t[sl], fu_m[sl]
-        keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_]) & (ft_ < stop[fp_])
+        keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_])  # dead: any death, other causes included
         fresh: list[I64] = []
         if keep.any():
             _findings(state, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
                                                        schedule.PURPOSE_CODE["followup"]), exams, fresh)
-        due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < stop)
-                         & (state.next_restage < dead))[0]
+        due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < dead))[0]
         restaged = due
         if due.size:
             _findings(state, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
@@ -319,6 +318,7 @@ class _Hazard:
     """
 
     threshold: F64
+    theta: F64  # symptom threshold per organ (mm^3)
     cum: F64
     h_prev: F64
     burden_prev: F64
@@ -326,10 +326,10 @@ class _Hazard:
     organ: NDArray[np.int8]
 
     @classmethod
-    def start(cls, threshold: F64) -> _Hazard:
+    def start(cls, threshold: F64, values: dict[str, float]) -> _Hazard:
         n = len(threshold)
-        return cls(threshold, np.zeros(n), np.zeros(n), np.zeros((n, N_ORGANS)), np.full(n, np.inf),
-                   np.full(n, -1, np.int8))
+        return cls(threshold, symptoms.thresholds_mm3(values), np.zeros(n), np.zeros(n), np.zeros((n, N_ORGANS)),
+                   np.full(n, np.inf), np.full(n, -1, np.int8))
 
     def integrate(self, state: CareState, live: I64, in_play: NDArray[np.bool_], t: float, t1: float,
                   step_index: int) -> None:
@@ -349,7 +349,7 @@ class _Hazard:
         self.cum[active] += add
         self.h_prev[active] = h
         _set_health(state, active, burden)
-        theta = symptoms.thresholds_mm3(v)
+        theta = self.theta
         before = self.burden_prev[active]
         crossed = (burden > theta) & ~(before > theta) & np.isnan(state.onset[active])
         cp, co = np.nonzero(crossed)
@@ -369,8 +369,6 @@ class _Hazard:
     def refresh(self, state: CareState, live: I64, decided: I64, t1: float) -> None:
         """After the decisions at ``t1`` (resection, a line's first kill, radiotherapy), the hazard, burden
         and health of the patients they touched, so that the next step starts from the burden they left."""
-        if decided.size == 0:
-            return
         pid, burden = _burden(state, live, _mask(len(self.cum), decided), t1, every=True)
         self.h_prev[pid] = cancer_hazard(burden, state.values)[0]
         self.burden_prev[pid] = burden
@@ -383,7 +381,7 @@ def _burden(state: CareState, live: I64, wanted: NDArray[np.bool_], t1: float,
     wanted patients, zero without one): their indices and shape (patients, organs)."""
     les = state.lesions
     live_pid = les.pid[live]
-    chosen = wanted & (True if every else _mask(len(wanted), live_pid))
+    chosen = wanted if every else wanted & _mask(len(wanted), live_pid)
     active = np.nonzero(chosen)[0]
     in_active = chosen[live_pid]
     r = live[in_active]
