@@ -13,14 +13,15 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from metastasis.biology.growth import doubling_days_at, rate_from_doubling, volume_from_diameter
+from metastasis.biology.growth import age_at_volume, doubling_days_at, rate_from_doubling, volume_from_diameter
 from metastasis.calibration import gbsg2, targets
 from metastasis.calibration.settings import SETTINGS, Simulated, kaplan_meier_at, simulate_eligible
 from metastasis.calibration.validate import distance_scale, judge, tolerance_interval
 from metastasis.cli import main
+from metastasis.detection.imaging import Imaging
 from metastasis.runner import simulate_candidates
 from metastasis.scenario import load_scenario
-from metastasis.vocabulary import DAYS_PER_YEAR, SUBTYPE_ER_POSITIVE, SUBTYPES
+from metastasis.vocabulary import DAYS_PER_YEAR, MODALITY_CODE, ORGAN_CODE, SUBTYPE_ER_POSITIVE, SUBTYPES
 
 
 def _csv_rows(name: str) -> int:
@@ -229,3 +230,33 @@ def test_validate_bad_patients_is_an_input_error(patients: str, capsys: pytest.C
     assert main(["validate", "--patients", patients]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --patients: ")
+
+
+def test_interval_cancers_are_those_the_last_screen_showed_and_missed() -> None:
+    sim = _sim(pd.DataFrame(), pd.DataFrame())
+    cap = sim.values["growth.carrying_capacity_mm3"]
+    doubling = np.array([60.0, 150.0, 400.0, 150.0])
+    rate = rate_from_doubling(doubling, volume_from_diameter(20.0), cap)
+    sim.patients = pd.DataFrame({"patient_id": [0, 1, 2, 3], "age_years": [60.0, 60.0, 60.0, 45.0],
+                                 "tumour_diameter_mm": [20.0] * 4})
+    sim.lesions = pd.DataFrame({"patient_id": [0, 1, 2, 3], "lesion_id": [0] * 4, "growth_rate_per_day": rate})
+    ic = targets.interval_cancer_growth(sim)
+    assert ic["age_years"].tolist() == [60.0] * 3  # the screening programme's ages only
+    w = ic["weight"].to_numpy()
+    imaging = Imaging.from_values(sim.values)
+    mammography, breast = MODALITY_CODE["mammography"], ORGAN_CODE["breast"]
+    # the slow tumour was >= 10 mm at every screen: seen with mammography's plateau sensitivity
+    assert w[2] == pytest.approx(1.0 - imaging.s_max[mammography, breast], abs=0.05)
+    # the fast one was visible (>= 2 mm) only at screens in its last days, and missed at most with the
+    # 2 mm miss rate: the series, which needs a lesion visible in retrospect, mostly cannot include it
+    days_visible = (age_at_volume(volume_from_diameter(20.0), cap)
+                    - age_at_volume(volume_from_diameter(imaging.visible_mm), cap)) / rate[0]
+    share_visible = days_visible / targets.INTERVAL_SERIES_SCREEN_EVERY_DAYS
+    assert 0.0 < w[0] <= share_visible * (1.0 - imaging.sensitivity(mammography, breast, imaging.visible_mm))
+    assert w[1] > max(w[0], w[2])  # between: small, visible and often missed at the last screen
+    # exponential growth between two Gompertz sizes: between the doubling times at 2 mm (the smallest
+    # visible size) and at diagnosis
+    at_visible = doubling_days_at(rate[:3], volume_from_diameter(imaging.visible_mm), cap)
+    vdt = ic["vdt_days"].to_numpy()
+    assert np.all(at_visible < vdt) and np.all(vdt < doubling[:3])
+    assert np.all((ic["screen_days"] > 0.0) & (ic["screen_days"] < targets.INTERVAL_SERIES_SCREEN_EVERY_DAYS))
