@@ -174,6 +174,40 @@ def test_posterior_draws_run_each_particle_and_summarise_with_intervals(
     assert main([*args, "--resume"]) == 0  # nothing left to do
 
 
+def test_posterior_draws_from_a_users_own_sample_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from metastasis.calibration import posterior
+
+    monkeypatch.setattr(posterior, "sample_path", lambda: None)  # this version ships none
+    sample = pd.DataFrame({name: [REGISTRY[name].default] * 2 for name in CALIBRATED})
+    sample["dissemination.mu"] = [1e-4, 3e-4]
+    sample["weight"] = [1.0, 1.0]
+    own = tmp_path / "calibration" / "posterior.parquet"
+    own.parent.mkdir()
+    sample.to_parquet(own)
+    out = tmp_path / "draws"
+    base = ["simulate", "default", "--patients", "50", "--set", "horizon_years=1", "--out", str(out), "--quiet"]
+    assert main([*base, "--posterior-draws", "2", "--posterior", str(own)]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["posterior"] == str(own)
+    used = sorted(json.loads((out / d / "run.json").read_text())["parameters"]["dissemination.mu"]
+                  for d in info["draws"])
+    assert used == [1e-4, 3e-4]
+    capsys.readouterr()
+    bad = tmp_path / "bad.parquet"
+    sample.drop(columns=["weight"]).to_parquet(bad)
+    for args, message in (
+            (["--posterior", str(own)], "error: --posterior: needs --posterior-draws K"),
+            (["--posterior-draws", "1", "--posterior", str(tmp_path / "none.parquet")],
+             "error: --posterior: cannot read a posterior sample from"),
+            (["--posterior-draws", "1", "--posterior", str(bad)], "error: --posterior: the posterior sample"),
+            (["--posterior-draws", "3", "--posterior", str(own)],
+             "error: --posterior-draws: must be at most the 2 particles")):
+        assert main([*base, "--force", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message), err
+
+
 def test_calibrate_command_passes_its_options_and_reports_the_outputs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[cal.CalibrationRequest] = []

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     s.add_argument("--posterior-draws", type=int, default=None, metavar="K",
                    help="run K parameter sets of the shipped posterior sample into DIR/draw-000 ...")
+    s.add_argument("--posterior", type=Path, default=None, metavar="FILE",
+                   help="draw from this posterior sample instead (posterior.parquet of `metastasis calibrate`)")
 
     s = sub.add_parser("summary", help="headline figures of a finished run")
     s.add_argument("directory", metavar="DIR", type=Path)
@@ -128,10 +130,12 @@ def _simulate(args: argparse.Namespace) -> None:
     batch_size = args.batch_size if sc.cohort.restricts_eligibility else min(args.batch_size, max(args.patients, 1))
     req = runner.RunRequest(sc, args.patients, out, batch_size, workers, args.resume, args.force,
                             args.quiet, scheduler=args.scheduler)
+    if args.posterior is not None and args.posterior_draws is None:
+        raise InputError("--posterior", "needs --posterior-draws K (how many of its particles to run)")
     if args.posterior_draws is not None:
         from metastasis.calibration import posterior
 
-        posterior.simulate_draws(req, args.posterior_draws)
+        posterior.simulate_draws(req, args.posterior_draws, args.posterior)
         if not args.quiet:
             print(f"wrote {out}")
             print(posterior.format_summary(posterior.summary(out)))

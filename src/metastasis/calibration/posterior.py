@@ -5,8 +5,9 @@ calibrate`` writes: one column per calibrated parameter, natural scale, and ``we
 ``--posterior-draws K`` the scenario runs K times, draw *k* with the calibrated parameters of one
 particle (K particles drawn by weight without replacement, fixed by the seed; a ``--set`` of a
 calibrated parameter still wins): ``DIR/draw-000`` ... each a complete run, and ``DIR/run.json`` listing
-them. ``summary`` of such a DIR gives every figure as ``{"median", "low", "high"}`` over the draws
-(2.5 % and 97.5 % quantiles).
+them. ``--posterior FILE`` draws from another sample of the same form instead (a user's own
+calibration). ``summary`` of such a DIR gives every figure as ``{"median", "low", "high"}`` over the
+draws (2.5 % and 97.5 % quantiles).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from metastasis.parameters import CALIBRATED
 
 #: Where the shipped sample lives inside the package (a test may point it elsewhere).
 SAMPLE = "data/calibration/posterior.parquet"
-HOW_TO_MAKE = ("run `metastasis calibrate --out DIR` and copy DIR/posterior.parquet to "
+HOW_TO_MAKE = ("run `metastasis calibrate --out DIR` and pass --posterior DIR/posterior.parquet, or copy it to "
                "src/metastasis/data/calibration/posterior.parquet (README: Validation and calibration)")
 
 
@@ -38,14 +39,19 @@ def sample_path() -> Path | None:
 
 def load_sample(path: Path | None = None) -> pd.DataFrame:
     """The posterior sample: calibrated parameter columns and ``weight`` (normalised)."""
+    option = "--posterior-draws" if path is None else "--posterior"
     path = path if path is not None else sample_path()
     if path is None:
-        raise InputError("--posterior-draws", "no posterior sample is shipped with this version; to make one, "
-                                              + HOW_TO_MAKE)
-    frame = pd.read_parquet(path)
+        raise InputError(option, "no posterior sample is shipped with this version; to make one, " + HOW_TO_MAKE)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # missing, a directory, or not Parquet
+        raise InputError(option, f"cannot read a posterior sample from {path} ({type(exc).__name__})") from None
     missing = [c for c in (*CALIBRATED, "weight") if c not in frame.columns]
     if missing:
-        raise InputError("--posterior-draws", f"the posterior sample {path} lacks {', '.join(missing)}")
+        raise InputError(option, f"the posterior sample {path} lacks {', '.join(missing)}")
+    if len(frame) == 0 or not (frame["weight"] >= 0).all() or not frame["weight"].sum() > 0:
+        raise InputError(option, f"the posterior sample {path} needs particles with weights >= 0, not all 0")
     frame = frame[[*CALIBRATED, "weight"]].copy()
     frame["weight"] = frame["weight"] / frame["weight"].sum()
     return frame
@@ -85,7 +91,8 @@ def simulate_draws(req: Any, k: int, path: Path | None = None) -> dict[str, Any]
         scenario = req.scenario.model_copy(update={"parameters": {**particle, **req.scenario.parameters}})
         runner.run(replace(req, scenario=scenario, out=out / name))
     info = {"package": "metastasis", "package_version": __version__, "status": "complete",
-            "posterior_draws": k, "draws": names, "seed": req.scenario.seed, "patients": req.patients,
+            "posterior_draws": k, "posterior": "shipped" if path is None else str(path),
+            "draws": names, "seed": req.scenario.seed, "patients": req.patients,
             "scenario": req.scenario.to_toml_dict(), "draw_parameters": particles}
     runner.write_json(run_json, info)
     return info
