@@ -61,3 +61,22 @@ def test_refine_one_parameter_writes_best_set_and_resumes(tmp_path: Path) -> Non
     assert [s["kind"] for s in states][3:] == ["tried", "state"]  # one more move from the saved state
     assert main(["refine", "--parameter", "growth.carrying_capacity_mm3", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_refine_at_several_seeds_scores_the_mean_and_resumes_only_with_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "refine"
+    base = ["refine", "--patients", "100", "--parameter", "death.scale_rest", "--out", str(out), "--quiet"]
+    assert main([*base, "--sweeps", "0", "--seed", "1", "--seed", "2"]) == 0
+    (state,) = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert state["seeds"] == [1, 2]
+    x, _ = search._start(search.SearchRequest(out=out, parameters=("death.scale_rest",)))
+    one, two = (search._evaluate(100, x, seed) for seed in (1, 2))
+    assert one != two  # the seeds draw different women
+    assert state["score"] == pytest.approx((one[0] + two[0]) / 2) and state["passes"] == (one[1] + two[1]) / 2
+    assert tomllib.loads((out / "best.toml").read_text())["provenance"]["validate_seeds"] == [1, 2]
+    capsys.readouterr()
+    for extra in (["--resume", "--seed", "1"], ["--resume"], ["--seed", "3", "--seed", "3"], ["--sweeps", "-1"]):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(("error: --seed", "error: --sweeps")), err

@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="move only this calibrated parameter (repeatable; default all)")
     s.add_argument("--out", type=Path, default=Path("refine"), help="output directory (default refine)")
     s.add_argument("--resume", action="store_true", help="continue the search whose log is in --out")
+    s.add_argument("--seed", dest="seeds", type=int, action="append", default=[], metavar="N",
+                   help="validate every point at this seed (repeatable: scores are means over the seeds; "
+                        "default the scenarios' own)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -227,9 +230,9 @@ def _refine(args: argparse.Namespace) -> None:
 
     x, best = search.run(search.SearchRequest(
         out=args.out, patients=args.patients, sweeps=args.sweeps, workers=args.workers, resume=args.resume,
-        parameters=tuple(args.parameter) or None, quiet=args.quiet))
+        parameters=tuple(args.parameter) or None, quiet=args.quiet, seeds=tuple(args.seeds)))
     if not args.quiet:
-        print(f"wrote {args.out / 'best.toml'} (miss score {best[0]:.2f}, {best[1]} rows passing; "
+        print(f"wrote {args.out / 'best.toml'} (miss score {best[0]:.2f}, {best[1]:g} rows passing; "
               f"log in {args.out / 'search.jsonl'})")
 
 

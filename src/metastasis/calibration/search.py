@@ -4,8 +4,9 @@ ABC-SMC (:mod:`.calibrate`) gives a posterior but needs thousands of model runs.
 cheap complement used to set the shipped defaults: starting from the registry values it tries, one
 parameter at a time, a step up and a step down (on the prior's sampling scale: log10 for log-uniform
 priors), keeps a move that lowers the *miss score*, and halves a parameter's step when neither helps.
-Every evaluation is ``metastasis validate`` at a fixed seed, so the compared points share their random
-numbers and small differences are real.
+Every evaluation is ``metastasis validate`` at fixed seeds, so the compared points share their random
+numbers and small differences are real; with several seeds (``--seed 1 --seed 2``) a point's score and
+rows are the means over them, so that a move must help beyond one seed's sampling noise.
 
 The miss score is what the issue's rule asks for: a passing row adds nothing; a failing row adds
 ``0.2`` plus how far it lies beyond its tolerance, in units of the tolerance's half-width (at most 3,
@@ -45,7 +46,7 @@ FIRST_STEP = 0.12
 MIN_STEP = 0.01
 
 Point = dict[str, float]
-Evaluate = Callable[[Point], tuple[float, int]]
+Score = tuple[float, float]  # (miss score, rows passing), each a mean over the seeds
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class SearchRequest:
     #: a subset of the calibrated parameters to move (default all): for tests and quick experiments
     parameters: tuple[str, ...] | None = None
     quiet: bool = False
+    #: seeds each point is validated at (default: the scenarios' own seed)
+    seeds: tuple[int, ...] = ()
 
 
 def miss_score(table: pd.DataFrame) -> float:
@@ -77,10 +80,9 @@ def miss_score(table: pd.DataFrame) -> float:
     return score
 
 
-def coordinate_search(evaluate_pair: Callable[[list[Point]], list[tuple[float, int]]], x: Point,
+def coordinate_search(evaluate_pair: Callable[[list[Point]], list[Score]], x: Point,
                       bounds: dict[str, tuple[float, float]], step: dict[str, float], sweeps: int,
-                      best: tuple[float, int]) -> Iterator[tuple[str, Point, dict[str, float], tuple[float, int],
-                                                                 list[tuple[float, int]]]]:
+                      best: Score) -> Iterator[tuple[str, Point, dict[str, float], Score, list[Score]]]:
     """Move one coordinate at a time; yields (key, point, steps, best score, the pair tried) after each.
 
     ``evaluate_pair`` scores the points a step above and below (clipped to ``bounds``); the lower score
@@ -102,11 +104,17 @@ def coordinate_search(evaluate_pair: Callable[[list[Point]], list[tuple[float, i
             return
 
 
-def _evaluate(patients: int, x: Point) -> tuple[float, int]:
+def _evaluate(patients: int, x: Point, seed: int | None = None) -> tuple[float, int]:
     from metastasis.calibration.validate import run_validation
 
-    table = run_validation(patients, natural(x), progress=False)
+    table = run_validation(patients, natural(x), progress=False, seed=seed)
     return miss_score(table), int(table["pass"].sum())
+
+
+def _means(results: list[tuple[float, int]], per_point: int) -> list[Score]:
+    """Consecutive groups of ``per_point`` results (one per seed) averaged into one score per point."""
+    groups = [results[i:i + per_point] for i in range(0, len(results), per_point)]
+    return [(math.fsum(r[0] for r in g) / len(g), math.fsum(r[1] for r in g) / len(g)) for g in groups]
 
 
 def _start(req: SearchRequest) -> tuple[Point, dict[str, float]]:
@@ -132,7 +140,11 @@ def _last_state(log: Path) -> dict[str, Any] | None:
     return state
 
 
-def _write_best(out: Path, x: Point, best: tuple[float, int], req: SearchRequest) -> None:
+def _toml_seeds(seeds: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(seed) for seed in seeds) + "]" if seeds else '"the scenarios\' own"'
+
+
+def _write_best(out: Path, x: Point, best: Score, req: SearchRequest) -> None:
     values = natural(x)
     lines = ["# The best point of a coordinate search of the calibrated parameters (metastasis refine).",
              "# Use it as a scenario's [parameters] table.", "[parameters]"]
@@ -142,24 +154,33 @@ def _write_best(out: Path, x: Point, best: tuple[float, int], req: SearchRequest
               f'"date" = "{datetime.now(UTC).isoformat(timespec="seconds")}"',
               f'"package_version" = "{__version__}"',
               f'"validate_patients" = {req.patients}',
-              f'"miss_score" = {best[0]!r}', f'"rows_passing" = {best[1]}']
+              f'"validate_seeds" = {_toml_seeds(req.seeds)}',
+              f'"miss_score" = {best[0]!r}', f'"rows_passing" = {best[1]!r}']
     tmp = out / ".best.toml.tmp"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, out / "best.toml")
 
 
-def run(req: SearchRequest) -> tuple[Point, tuple[float, int]]:
+def run(req: SearchRequest) -> tuple[Point, Score]:
     """Search (or resume) and return the best point (sampling scale) and its (miss score, rows passing)."""
     if req.patients < 100:
         raise InputError("--patients", f"must be at least 100 (got {req.patients})")
     if req.workers < 1:
         raise InputError("--workers", f"must be at least 1 (got {req.workers})")
+    if req.sweeps < 0:
+        raise InputError("--sweeps", f"must be at least 0 (0: score the starting point only; got {req.sweeps})")
+    if any(seed < 0 for seed in req.seeds) or len(set(req.seeds)) < len(req.seeds):
+        raise InputError("--seed", f"must be distinct seeds >= 0 (got {', '.join(map(str, req.seeds))})")
+    seeds: tuple[int | None, ...] = req.seeds or (None,)
     x, step = _start(req)
     req.out.mkdir(parents=True, exist_ok=True)
     log_path = req.out / "search.jsonl"
     state = _last_state(log_path) if req.resume and log_path.exists() else None
     if req.resume and state is None:
         raise InputError("--resume", f"no search state in {log_path}")
+    if state is not None and list(state.get("seeds", [])) != list(req.seeds):
+        raise InputError("--seed", f"the search in {log_path} used seeds {state.get('seeds', [])}: resume with "
+                                   "the same --seed options")
     if not req.resume and log_path.exists():
         raise InputError("--out", f"{log_path} exists: use --resume to continue it, or another --out")
     start = time.monotonic()
@@ -169,24 +190,26 @@ def run(req: SearchRequest) -> tuple[Point, tuple[float, int]]:
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-        def pair(points: list[Point]) -> list[tuple[float, int]]:
-            return list(pool.map(_evaluate, [req.patients] * len(points), points))
+        def pair(points: list[Point]) -> list[Score]:
+            jobs = [(point, seed) for point in points for seed in seeds]
+            results = pool.map(_evaluate, [req.patients] * len(jobs), [j[0] for j in jobs], [j[1] for j in jobs])
+            return _means(list(results), len(seeds))
 
         if state is not None:
             x, step = dict(state["x"]), dict(state["step"])
-            best = (float(state["score"]), int(state["passes"]))
+            best = (float(state["score"]), float(state["passes"]))
         else:
-            best = _evaluate(req.patients, x)
-            note(kind="state", x=x, step=step, score=best[0], passes=best[1])
+            best = pair([x])[0]
+            note(kind="state", x=x, step=step, score=best[0], passes=best[1], seeds=list(req.seeds))
         _write_best(req.out, x, best, req)
         moves = coordinate_search(pair, x, prior_bounds(), step, req.sweeps, best)
         for key, point, steps, score, scores in moves:
             x, best = point, score
             note(kind="tried", key=key, scores=[s[0] for s in scores], passes=[s[1] for s in scores])
-            note(kind="state", x=x, step=steps, score=best[0], passes=best[1])
+            note(kind="state", x=x, step=steps, score=best[0], passes=best[1], seeds=list(req.seeds))
             _write_best(req.out, x, best, req)
             if not req.quiet:
-                sys.stderr.write(f"{key:<52} score {best[0]:7.2f}  rows passing {best[1]:3d}  "
+                sys.stderr.write(f"{key:<52} score {best[0]:7.2f}  rows passing {best[1]:5.1f}  "
                                  f"({time.monotonic() - start:,.0f} s)\n")
     return x, best
 
