@@ -175,12 +175,17 @@ def emulate_survival_by_site(sims: Simulations) -> list[Row]:
 
 
 # --- growth of the primary -----------------------------------------------------------------------------
+def _primaries(sim: Simulated) -> pd.DataFrame:
+    """Per patient: ``age_years``, ``tumour_diameter_mm`` and the primary's ``growth_rate_per_day``."""
+    prim = sim.lesions.loc[sim.lesions["lesion_id"] == 0, ["patient_id", "growth_rate_per_day"]]
+    return sim.patients[["patient_id", "age_years", "tumour_diameter_mm"]].merge(prim, on="patient_id")
+
+
 def primary_growth(sim: Simulated) -> pd.DataFrame:
     """Per patient: age, the primary's volume doubling time at its size at diagnosis (days) and the time
     its Gompertz curve takes from 10 to 20 mm (years)."""
     cap = sim.values["growth.carrying_capacity_mm3"]
-    prim = sim.lesions.loc[sim.lesions["lesion_id"] == 0, ["patient_id", "growth_rate_per_day"]]
-    p = sim.patients[["patient_id", "age_years", "tumour_diameter_mm"]].merge(prim, on="patient_id")
+    p = _primaries(sim)
     rate = p["growth_rate_per_day"].to_numpy()
     vdt = doubling_days_at(rate, volume_from_diameter(p["tumour_diameter_mm"].to_numpy()), cap)
     tau = age_at_volume(volume_from_diameter(np.array([10.0, 20.0])), cap)
@@ -202,13 +207,13 @@ def interval_cancer_growth(sim: Simulated, phases: int = 36) -> pd.DataFrame:
     retrospect, the lesion that was missed; it estimated each doubling time as exponential growth between
     the two sizes. Here the last screen falls ``s`` days before diagnosis, ``s`` uniform over the
     screening interval (``phases`` midpoints); the primary's size then is its Gompertz curve run back.
-    ``weight`` is the mean over ``s`` of P(visible and missed) = mammography's sensitivity curve for the
-    breast turned around (0 below the visible size); ``vdt_days`` the weight-averaged estimate
-    ``s ln 2 / ln(V_diagnosis / V_screen)``; ``screen_days`` the weight-averaged ``s``.
+    ``weight`` is the mean over ``s`` of P(visible and missed): ``1 - sensitivity`` of mammography in the
+    breast where the primary was visible (>= the visible size), 0 where it was not; ``vdt_days`` the
+    weight-averaged estimate ``s ln 2 / ln(V_diagnosis / V_screen)``; ``screen_days`` the weight-averaged
+    ``s``.
     """
     cap = sim.values["growth.carrying_capacity_mm3"]
-    prim = sim.lesions.loc[sim.lesions["lesion_id"] == 0, ["patient_id", "growth_rate_per_day"]]
-    p = sim.patients[["patient_id", "age_years", "tumour_diameter_mm"]].merge(prim, on="patient_id")
+    p = _primaries(sim)
     lo, hi = INTERVAL_SERIES_AGES
     p = p[(p["age_years"] >= lo) & (p["age_years"] <= hi)]
     rate = p["growth_rate_per_day"].to_numpy()[:, None]
@@ -218,11 +223,10 @@ def interval_cancer_growth(sim: Simulated, phases: int = 36) -> pd.DataFrame:
     v_screen = np.where(tau > 0, volume_at_age(tau, cap), 0.0)
     seen = Imaging.from_values(sim.values).sensitivity(MODALITY_CODE["mammography"], ORGAN_CODE["breast"],
                                                        diameter_from_volume(v_screen))
-    w = np.where((tau > 0) & (seen > 0), 1.0 - seen, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vdt = s * math.log(2.0) / np.log(v_dx / v_screen)
+    w = np.where((tau > 0) & (seen > 0), 1.0 - seen, 0.0)  # seen > 0 exactly where visible
     total = w.sum(axis=1)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # no visible screen: inf/NaN where w is 0
+        vdt = s * math.log(2.0) / np.log(v_dx / v_screen)
         return pd.DataFrame({"age_years": p["age_years"].to_numpy(), "weight": total / phases,
                              "vdt_days": np.where(w > 0, w * vdt, 0.0).sum(axis=1) / total,
                              "screen_days": (w * s).sum(axis=1) / total})
