@@ -45,6 +45,35 @@ def test_kaplan_meier_and_greenwood_match_lifelines() -> None:
     assert kaplan_meier_at(t, e, -1.0) == (1.0, 0.0)
 
 
+def test_weighted_kaplan_meier_is_that_of_the_data_set_with_repeated_patients() -> None:
+    rng = np.random.default_rng(5)
+    t = np.round(rng.exponential(5.0, 300), 1)
+    e = rng.random(300) < 0.6
+    w = rng.integers(0, 4, 300)  # 0 drops a patient, 3 counts her three times
+    kmf = KaplanMeierFitter().fit(t, e, weights=w)
+    for at in (1.0, 4.0, 8.0):
+        weighted = kaplan_meier_at(t, e, at, w.astype(float))
+        repeated = kaplan_meier_at(np.repeat(t, w), np.repeat(e, w), at)
+        assert weighted == pytest.approx(repeated, rel=1e-12)
+        assert weighted[0] == pytest.approx(float(kmf.predict(at)), abs=1e-12)
+    assert kaplan_meier_at(t, e, 6.0, np.ones(300)) == pytest.approx(kaplan_meier_at(t, e, 6.0), rel=1e-12)
+
+
+def test_gbsg2_groups_are_standardised_to_the_trial_grade_mix() -> None:
+    simulated = pd.Series([3, 3, 3, 2, 2, 1, 3, 2, 3, 3])  # half grade 3, as simulated
+    trial = gbsg2.data().query("horTh == 'yes' and size == '<=20mm' and nodes == 'N4+'")["grade"]
+    assert trial.value_counts().to_dict() == {2: 16, 1: 5, 3: 2}
+    w = gbsg2.grade_weights(simulated, trial)
+    assert w.sum() == pytest.approx(len(simulated))
+    mix = pd.Series(w).groupby(simulated.to_numpy()).sum() / w.sum()
+    assert mix.to_dict() == pytest.approx({1: 5 / 23, 2: 16 / 23, 3: 2 / 23})
+    # a grade the trial group lacks weighs nothing; one no simulated woman has is left out of the mix
+    w = gbsg2.grade_weights(pd.Series([1, 2, 2, 3]), pd.Series([2, 2, 3, 3, 3, 3]))
+    assert w.tolist() == pytest.approx([0.0, 4 * (1 / 3) / 2, 4 * (1 / 3) / 2, 4 * (2 / 3)])
+    w = gbsg2.grade_weights(pd.Series([2, 2, 3]), pd.Series([1, 1, 2, 3]))
+    assert (pd.Series(w).groupby([2, 2, 3]).sum() / w.sum()).to_dict() == pytest.approx({2: 0.5, 3: 0.5})
+
+
 @pytest.mark.parametrize(
     ("kind", "published", "se", "expected"),
     [

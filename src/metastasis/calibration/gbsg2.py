@@ -12,6 +12,11 @@ clinical stage I-III with at least one positive node, mastectomy for all, chemot
 anti-HER2 therapy (the 1980s), endocrine therapy two years or none. Rows: groups by tumour size
 (<= 20 mm, > 20 mm), nodes and hormone therapy; simulated recurrence-free survival at 3 and 5 years
 against the Kaplan-Meier estimate of the group with its 95 % band (lifelines).
+
+The trial's tumours were graded less often grade 3 than the simulated cohort's (23 % of the 686 against
+about half of the simulated node-positive women; 2 of the 23 small tumours with 4 or more nodes on
+tamoxifen), so each simulated group is standardised to its trial group's grade mix: a simulated woman of
+grade g counts with weight (trial share of g) / (simulated share of g) in a weighted Kaplan-Meier.
 """
 
 from __future__ import annotations
@@ -41,7 +46,19 @@ def data() -> pd.DataFrame:
     d = load_gbsg2()
     d["size"] = np.where(d["tsize"] <= 20, "<=20mm", ">20mm")
     d["nodes"] = np.where(d["pnodes"] <= 3, "N1-3", "N4+")
+    d["grade"] = d["tgrade"].map({"I": 1, "II": 2, "III": 3}).astype(int)
     return d
+
+
+def grade_weights(simulated: pd.Series, trial: pd.Series) -> np.ndarray:
+    """Case weights that give the simulated women (their ``grade``, 1-3) the trial group's grade mix:
+    (trial share) / (simulated share) of each woman's grade, normalised to sum to the simulated count.
+    Grades the trial group lacks weigh 0; grades no simulated woman has are left out of the trial's mix."""
+    have = simulated.value_counts(normalize=True)
+    want = trial.value_counts(normalize=True).reindex(have.index, fill_value=0.0)
+    w = simulated.map(want / have).to_numpy(dtype=np.float64)
+    total = w.sum()
+    return w * (len(w) / total) if total > 0 else w
 
 
 def _subtype_mix(er_positive_share: float) -> str:
@@ -109,17 +126,23 @@ def recurrence_free(sim: Simulated) -> pd.DataFrame:
         "nodes": np.where(p["nodes_positive"] <= 3, "N1-3", "N4+"),
         "duration": np.where(np.isnan(end), p["followup_end_days"].to_numpy(), end),
         "event": ~np.isnan(end),
+        "grade": p["grade"].to_numpy(),
     })
 
 
 def emulate_gbsg2(sims: Simulations) -> list[Row]:
-    """One row per group and year: simulated recurrence-free survival against the Kaplan-Meier band."""
+    """One row per group and year: simulated recurrence-free survival, standardised to the trial group's
+    grade mix, against the Kaplan-Meier band."""
     simulated = {h: recurrence_free(sims.get(f"gbsg2-horth-{h}")) for h in ARMS}
+    trial = data()
     out = []
     for r in observed().itertuples(index=False):
         sim = simulated[str(r.horTh)]
         g = sim[(sim["size"] == r.size) & (sim["nodes"] == r.nodes)]
-        surv, se = kaplan_meier_at(g["duration"].to_numpy(), g["event"].to_numpy(), float(r.years) * DAYS_PER_YEAR)
+        grades = trial.loc[(trial["horTh"] == r.horTh) & (trial["size"] == r.size) & (trial["nodes"] == r.nodes),
+                           "grade"]
+        surv, se = kaplan_meier_at(g["duration"].to_numpy(), g["event"].to_numpy(), float(r.years) * DAYS_PER_YEAR,
+                                   grade_weights(g["grade"], grades))
         out.append(Row("gbsg2_recurrence_free_survival", f"horTh={r.horTh} {r.size} {r.nodes} {r.years:g}y",
                        float(r.estimate), 100 * surv if len(g) else NAN, "percent", "band", f"gbsg2-horth-{r.horTh}",
                        100 * se if len(g) else NAN, len(g), float(r.low), float(r.high)))

@@ -159,8 +159,14 @@ class Simulations:
         return self._cache[name]
 
 
-def kaplan_meier_at(duration: np.ndarray, event: np.ndarray, t: float) -> tuple[float, float]:
-    """Kaplan-Meier survival at time ``t`` and its Greenwood standard error (NaN, NaN with no one at risk)."""
+def kaplan_meier_at(duration: np.ndarray, event: np.ndarray, t: float,
+                    weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Kaplan-Meier survival at time ``t`` and its Greenwood standard error (NaN, NaN with no one at risk).
+
+    With ``weights`` (one per patient, case weights) events and numbers at risk are sums of weights, and
+    Greenwood's formula takes those sums as counts (as R's ``survfit`` does with case weights): integer
+    weights give the estimate of the data set in which each patient is repeated that many times.
+    """
     d = np.asarray(duration, dtype=np.float64)
     e = np.asarray(event, dtype=bool)
     if len(d) == 0:
@@ -168,8 +174,16 @@ def kaplan_meier_at(duration: np.ndarray, event: np.ndarray, t: float) -> tuple[
     times = np.unique(d[e & (d <= t)])
     if len(times) == 0:
         return 1.0, 0.0
-    deaths = np.bincount(np.searchsorted(times, d[e & (d <= t)]), minlength=len(times))
-    at_risk = len(d) - np.searchsorted(np.sort(d), times, side="left")
+    hit = e & (d <= t)
+    if weights is None:
+        deaths = np.bincount(np.searchsorted(times, d[hit]), minlength=len(times))
+        at_risk = len(d) - np.searchsorted(np.sort(d), times, side="left")
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        deaths = np.bincount(np.searchsorted(times, d[hit]), weights=w[hit], minlength=len(times))
+        order = np.argsort(d, kind="stable")
+        from_here = np.concatenate((np.cumsum(w[order][::-1])[::-1], [0.0]))  # weight with duration >= each
+        at_risk = from_here[np.searchsorted(d[order], times, side="left")]
     surv = float(np.prod(1.0 - deaths / at_risk))
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = deaths / (at_risk * (at_risk - deaths))
