@@ -7,6 +7,7 @@ import csv
 import json
 import math
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -202,14 +203,21 @@ def test_a_shorter_horizon_leaves_the_course_before_it_unchanged() -> None:
 
 
 @pytest.fixture(scope="module")
-def small_validation() -> list[dict[str, object]]:
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, object]], str]:
+    """``validate --json --html`` at 400 patients: the JSON rows and the page."""
     import contextlib
     import io
 
     out = io.StringIO()
+    page = tmp_path_factory.mktemp("validate") / "validation.html"
     with contextlib.redirect_stdout(out):
-        assert main(["validate", "--patients", "400", "--seed", "2", "--json"]) == 0
-    return list(json.loads(out.getvalue()))
+        assert main(["validate", "--patients", "400", "--seed", "2", "--json", "--html", str(page)]) == 0
+    return list(json.loads(out.getvalue())), page.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def small_validation(small_run: tuple[list[dict[str, object]], str]) -> list[dict[str, object]]:
+    return small_run[0]
 
 
 def test_validate_has_one_row_per_target_row(small_validation: list[dict[str, object]]) -> None:
@@ -224,6 +232,47 @@ def test_validate_has_one_row_per_target_row(small_validation: list[dict[str, ob
     assert table["pass"].map(type).eq(bool).all()
     ok = table.dropna(subset=["simulated"])
     assert ((ok["tolerance_low"] <= ok["simulated"]) & (ok["simulated"] <= ok["tolerance_high"])).eq(ok["pass"]).all()
+
+
+def test_validate_html_page_shows_every_row_and_the_gbsg2_curves(
+        small_run: tuple[list[dict[str, object]], str]) -> None:
+    rows, page = small_run
+    table = pd.DataFrame(rows)
+    assert page.startswith("<!DOCTYPE html>") and "http" not in page.replace("http-equiv", "")
+    n_targets = table["target"].nunique()
+    assert page.count("<table>") == n_targets
+    assert page.count("<tr>") == len(table) + n_targets  # one header row per target table
+    assert page.count("<td>FAIL</td>") == int((~table["pass"]).sum())
+    assert f"{int(table['pass'].sum())} of {len(table)}" in page
+    assert page.count("<svg") == 1 and "GBSG2" in page and "--seed 2" in page
+
+
+def test_gbsg2_curves_are_the_rows_at_three_and_five_years() -> None:
+    from metastasis.calibration.settings import Simulations
+
+    sims = Simulations({}, 2000, gbsg2.settings(), seed=3)
+    rows = {r.row: r for r in gbsg2.emulate_gbsg2(sims)}
+    curves = gbsg2.curves(sims, step_days=DAYS_PER_YEAR / 4)
+    assert set(curves["source"]) == {"trial", "simulated"} and len(curves.groupby(["horTh", "size", "nodes"])) == 8
+    for (horth, size, nodes, source), c in curves.groupby(["horTh", "size", "nodes", "source"]):
+        s = c["survival"].to_numpy()
+        assert s[0] == 1.0 and (np.diff(s) <= 1e-12).all()
+        assert ((c["ci_lower"] <= c["survival"] + 1e-12) & (c["survival"] <= c["ci_upper"] + 1e-12)).all()
+        for years in gbsg2.YEARS:
+            row = rows[f"horTh={horth} {size} {nodes} {years:g}y"]
+            at = c.loc[c["time_days"] <= years * DAYS_PER_YEAR, "survival"].iloc[-1]
+            if source == "simulated":
+                assert 100 * at == pytest.approx(row.simulated, abs=1e-9)
+                assert c["n"].iloc[0] == row.n
+            else:
+                assert 100 * at == pytest.approx(row.published, abs=1e-9)
+
+
+def test_validate_html_in_a_missing_directory_is_an_input_error(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--patients", "100", "--html", str(tmp_path / "no" / "page.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --html: ")
 
 
 def test_validate_shares_are_consistent(small_validation: list[dict[str, object]]) -> None:

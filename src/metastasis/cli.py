@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None,
                    help="random seed of every setting (default: the scenarios' own, 1)")
     s.add_argument("--json", action="store_true", help="JSON on stdout")
+    s.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write a page with the table and the GBSG2 curves (trial against simulated)")
 
     s = sub.add_parser("calibrate", help="ABC-SMC fit of the calibrated parameters to the targets (pyabc)")
     s.add_argument("--population", type=int, default=200, help="particles per generation (default 200)")
@@ -209,7 +211,14 @@ def _validate(args: argparse.Namespace) -> None:
 
     if args.seed is not None and args.seed < 0:
         raise InputError("--seed", f"must be >= 0 (got {args.seed})")
-    table = validate.run_validation(args.patients, seed=args.seed)
+    if args.html is not None and not args.html.parent.is_dir():
+        raise InputError("--html", f"the directory of {args.html} does not exist")
+    table, sims = validate.validation_and_simulations(args.patients, seed=args.seed)
+    if args.html is not None:
+        from metastasis.calibration.gbsg2 import curves
+        from metastasis.report.validation_page import write_validation_page
+
+        write_validation_page(table, curves(sims), args.html, args.patients, args.seed)
     print(json.dumps(validate.table_json(table), indent=2) if args.json else validate.format_table(table))
 
 

@@ -130,20 +130,55 @@ def recurrence_free(sim: Simulated) -> pd.DataFrame:
     })
 
 
+def _groups(sims: Simulations) -> list[tuple[tuple[str, str, str], pd.DataFrame, pd.DataFrame, np.ndarray]]:
+    """Per trial group ``(horTh, size, nodes)``: the trial's women, the simulated women and their grade
+    weights."""
+    simulated = {h: recurrence_free(sims.get(f"gbsg2-horth-{h}")) for h in ARMS}
+    out = []
+    for (horth, size, nodes), trial in data().groupby(["horTh", "size", "nodes"], sort=True):
+        sim = simulated[str(horth)]
+        g = sim[(sim["size"] == size) & (sim["nodes"] == nodes)]
+        out.append(((str(horth), str(size), str(nodes)), trial, g, grade_weights(g["grade"], trial["grade"])))
+    return out
+
+
 def emulate_gbsg2(sims: Simulations) -> list[Row]:
     """One row per group and year: simulated recurrence-free survival, standardised to the trial group's
     grade mix, against the Kaplan-Meier band."""
-    simulated = {h: recurrence_free(sims.get(f"gbsg2-horth-{h}")) for h in ARMS}
-    trial = data()
+    simulated = {key: (g, w) for key, _, g, w in _groups(sims)}
     out = []
     for r in observed().itertuples(index=False):
-        sim = simulated[str(r.horTh)]
-        g = sim[(sim["size"] == r.size) & (sim["nodes"] == r.nodes)]
-        grades = trial.loc[(trial["horTh"] == r.horTh) & (trial["size"] == r.size) & (trial["nodes"] == r.nodes),
-                           "grade"]
+        g, w = simulated[(str(r.horTh), str(r.size), str(r.nodes))]
         surv, se = kaplan_meier_at(g["duration"].to_numpy(), g["event"].to_numpy(), float(r.years) * DAYS_PER_YEAR,
-                                   grade_weights(g["grade"], grades))
+                                   w)
         out.append(Row("gbsg2_recurrence_free_survival", f"horTh={r.horTh} {r.size} {r.nodes} {r.years:g}y",
                        float(r.estimate), 100 * surv if len(g) else NAN, "percent", "band", f"gbsg2-horth-{r.horTh}",
                        100 * se if len(g) else NAN, len(g), float(r.low), float(r.high)))
     return out
+
+
+def curves(sims: Simulations, step_days: float = 30.0, years: float = 6.0) -> pd.DataFrame:
+    """Recurrence-free survival curves of every group, trial and simulated, for a figure.
+
+    Columns ``horTh``, ``size``, ``nodes``, ``source`` (``trial``: the Kaplan-Meier step function with its
+    95 % band, lifelines; ``simulated``: the grade-standardised estimate every ``step_days`` with
+    +- 1.96 standard errors), ``time_days``, ``survival``, ``ci_lower``, ``ci_upper`` (0-1) and ``n``.
+    """
+    from lifelines import KaplanMeierFitter
+
+    grid = np.arange(0.0, years * DAYS_PER_YEAR + step_days / 2, step_days)
+    parts = []
+    for (horth, size, nodes), trial, g, w in _groups(sims):
+        kmf = KaplanMeierFitter().fit(trial["time"], trial["cens"])
+        band = kmf.confidence_interval_survival_function_
+        parts.append(pd.DataFrame({
+            "source": "trial", "time_days": kmf.survival_function_.index.to_numpy(float),
+            "survival": kmf.survival_function_.iloc[:, 0].to_numpy(), "ci_lower": band.iloc[:, 0].to_numpy(),
+            "ci_upper": band.iloc[:, 1].to_numpy(), "n": len(trial), "horTh": horth, "size": size, "nodes": nodes}))
+        surv, se = np.array([kaplan_meier_at(g["duration"].to_numpy(), g["event"].to_numpy(), t, w)
+                             for t in grid]).T
+        parts.append(pd.DataFrame({
+            "source": "simulated", "time_days": grid, "survival": surv, "ci_lower": np.clip(surv - 1.96 * se, 0, 1),
+            "ci_upper": np.clip(surv + 1.96 * se, 0, 1), "n": len(g), "horTh": horth, "size": size, "nodes": nodes}))
+    cols = ["horTh", "size", "nodes", "source", "time_days", "survival", "ci_lower", "ci_upper", "n"]
+    return pd.concat(parts, ignore_index=True)[cols]

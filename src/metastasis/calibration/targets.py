@@ -433,6 +433,28 @@ def rows_frame(rows: list[Row]) -> pd.DataFrame:
     return pd.DataFrame([asdict(r) for r in rows], columns=columns)
 
 
+def simulations(params: Mapping[str, float] | None = None, patients: int = 20_000, gbsg2: bool = True,
+                on_simulate: Callable[[str], None] | None = None, seed: int | None = None,
+                scenario_overrides: tuple[str, ...] = ()) -> Simulations:
+    """The settings of the targets (with the GBSG2 arms when ``gbsg2``), each simulated when first asked
+    for; arguments as for :func:`emulate`."""
+    from metastasis.calibration import gbsg2 as gbsg
+
+    return Simulations(dict(params or {}), patients, gbsg.settings() if gbsg2 else {}, on_simulate, seed,
+                       scenario_overrides)
+
+
+def emulate_with(sims: Simulations, targets: tuple[str, ...] | None = None, gbsg2: bool = True) -> pd.DataFrame:
+    """Every target row (or those of ``targets``), and with ``gbsg2`` the GBSG2 rows, from ``sims``."""
+    from metastasis.calibration import gbsg2 as gbsg
+
+    names = tuple(EMULATIONS) if targets is None else targets
+    rows = [row for name in names for row in EMULATIONS[name](sims)]
+    if gbsg2:
+        rows += gbsg.emulate_gbsg2(sims)
+    return rows_frame(rows)
+
+
 def emulate(params: Mapping[str, float] | None = None, patients: int = 20_000, gbsg2: bool = True,
             targets: tuple[str, ...] | None = None, on_simulate: Callable[[str], None] | None = None,
             seed: int | None = None, scenario_overrides: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -440,12 +462,5 @@ def emulate(params: Mapping[str, float] | None = None, patients: int = 20_000, g
     default: the shipped defaults) and ``patients`` as the base patient count of the settings; with
     ``gbsg2`` also the GBSG2 recurrence-free survival rows (:mod:`.gbsg2`); ``seed`` replaces the
     scenarios' own seed (1); ``scenario_overrides`` (``--set`` items) apply to every setting."""
-    from metastasis.calibration import gbsg2 as gbsg
-
-    names = tuple(EMULATIONS) if targets is None else targets
-    sims = Simulations(dict(params or {}), patients, gbsg.settings() if gbsg2 else {}, on_simulate, seed,
-                       scenario_overrides)
-    rows = [row for name in names for row in EMULATIONS[name](sims)]
-    if gbsg2:
-        rows += gbsg.emulate_gbsg2(sims)
-    return rows_frame(rows)
+    sims = simulations(params, patients, gbsg2, on_simulate, seed, scenario_overrides)
+    return emulate_with(sims, targets, gbsg2)

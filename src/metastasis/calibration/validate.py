@@ -12,12 +12,15 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from metastasis.errors import InputError
+
+if TYPE_CHECKING:
+    from metastasis.calibration.settings import Simulations
 
 #: Relative tolerance by kind of figure (percentages have their own rule).
 RELATIVE = {"time": 0.15, "ratio": 0.15, "hazard_or_odds_ratio": 0.25}
@@ -73,7 +76,13 @@ def run_validation(patients: int = 20_000, params: Mapping[str, float] | None = 
                    progress: bool = True, seed: int | None = None) -> pd.DataFrame:
     """Simulate every setting with ``patients`` as base count and judge every target row; ``seed``
     replaces the scenarios' own seed (a second seed shows how much of the table is sampling noise)."""
-    from metastasis.calibration.targets import emulate
+    return validation_and_simulations(patients, params, progress, seed)[0]
+
+
+def validation_and_simulations(patients: int = 20_000, params: Mapping[str, float] | None = None,
+                               progress: bool = True, seed: int | None = None) -> tuple[pd.DataFrame, Simulations]:
+    """:func:`run_validation`'s table and the simulated settings it was computed from (for figures)."""
+    from metastasis.calibration.targets import emulate_with, simulations
 
     if patients < 100:
         raise InputError("--patients", f"must be at least 100 (got {patients})")
@@ -84,14 +93,16 @@ def run_validation(patients: int = 20_000, params: Mapping[str, float] | None = 
             sys.stderr.write(f"\rsimulating {name:<20} ({time.monotonic() - start:,.0f} s) ")
             sys.stderr.flush()
 
+    sims = simulations(params, patients, on_simulate=note, seed=seed)
     try:
-        return judge(emulate(params, patients, on_simulate=note, seed=seed))
+        return judge(emulate_with(sims)), sims
     finally:
         if progress and sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 50 + "\r")
 
 
-def _num(x: float, unit: str) -> str:
+def format_number(x: float, unit: str) -> str:
+    """A published or simulated value as the table prints it (n/a for NaN)."""
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
     return f"{x:.1f}" if unit.startswith(("percent", "days", "months")) and abs(x) >= 10 else f"{x:.2f}"
@@ -103,9 +114,9 @@ def format_table(table: pd.DataFrame) -> str:
     lines = [head, "-" * len(head)]
     for r in table.to_dict(orient="records"):
         unit = str(r["unit"])
-        lines.append(f"{r['target']:<31} {r['row']:<58} {_num(r['published'], unit):>9} "
-                     f"{_num(r['simulated'], unit):>9} {_num(r['difference'], unit):>8} {r['tolerance']:<26} "
-                     f"{r['n']:>6}  {'PASS' if r['pass'] else 'fail'}")
+        published, simulated, difference = (format_number(r[k], unit) for k in ("published", "simulated", "difference"))
+        lines.append(f"{r['target']:<31} {r['row']:<58} {published:>9} {simulated:>9} {difference:>8} "
+                     f"{r['tolerance']:<26} {r['n']:>6}  {'PASS' if r['pass'] else 'fail'}")
     passed = int(table["pass"].sum())
     lines.append(f"{passed} of {len(table)} rows pass")
     return "\n".join(lines)

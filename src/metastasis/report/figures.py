@@ -197,3 +197,37 @@ def lead_time_compare_figure(leads: Mapping[str, pd.DataFrame], clip_months: flo
     ax.set_ylabel("% of recurrences")
     ax.legend(frameon=False)
     return svg_of(fig)
+
+
+def gbsg2_figure(curves: pd.DataFrame) -> str:
+    """Recurrence-free survival of the GBSG2 trial groups (Kaplan-Meier with its 95 % band) against the
+    simulated, grade-standardised groups (``calibration.gbsg2.curves``): a row of panels per hormone arm."""
+    arms = sorted(curves["horTh"].unique())
+    groups = curves[["size", "nodes"]].drop_duplicates().sort_values(["size", "nodes"]).to_numpy().tolist()
+    fig, axes = new_figure(7.6, 2.3 * len(arms) + 0.6, nrows=len(arms), ncols=len(groups), squeeze=False,
+                           sharex=True, sharey=True)
+    style = {"trial": ("#444444", "trial: Kaplan-Meier with its 95 % band"),
+             "simulated": (RUN_COLOURS[0], "simulated, weighted to the trial group's grade mix (± 1.96 SE)")}
+    for i, arm in enumerate(arms):
+        for j, (size, nodes) in enumerate(groups):
+            ax = axes[i][j]
+            sel = curves[(curves["horTh"] == arm) & (curves["size"] == size) & (curves["nodes"] == nodes)]
+            counts = []
+            for source, (colour, label) in style.items():
+                c = sel[sel["source"] == source]
+                t = c["time_days"].to_numpy(float) / DAYS_PER_YEAR
+                ax.fill_between(t, c["ci_lower"], c["ci_upper"], step="post", color=colour, alpha=0.15, lw=0)
+                ax.step(t, c["survival"], where="post", color=colour, lw=1.4, label=label)
+                counts.append(f"{source} n={int(c['n'].iloc[0]) if len(c) else 0:,}")
+            for years in (3.0, 5.0):
+                ax.axvline(years, color="#bbbbbb", lw=0.7, ls=":")
+            ax.text(0.04, 0.04, "\n".join(counts), transform=ax.transAxes, fontsize=6.5, color="#555555")
+            ax.set_title(f"{'tamoxifen' if arm == 'yes' else 'no tamoxifen'}\n{size.replace('<=', '≤ ')}, {nodes}",
+                         fontsize=8.0)
+            ax.set_ylim(0, 1.02)
+        axes[i][0].set_ylabel("recurrence-free")
+    for ax in axes[-1]:
+        ax.set_xlabel("years")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=7.5)
+    return svg_of(fig)
