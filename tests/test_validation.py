@@ -17,7 +17,7 @@ from lifelines import KaplanMeierFitter
 from metastasis.biology.growth import age_at_volume, doubling_days_at, rate_from_doubling, volume_from_diameter
 from metastasis.calibration import gbsg2, targets
 from metastasis.calibration.settings import SETTINGS, Simulated, kaplan_meier_at, simulate_eligible
-from metastasis.calibration.validate import distance_scale, judge, tolerance_interval
+from metastasis.calibration.validate import distance_scale, judge, tolerance_interval, tolerance_position
 from metastasis.cli import main
 from metastasis.detection.imaging import Imaging
 from metastasis.runner import simulate_candidates
@@ -244,7 +244,19 @@ def test_validate_html_page_shows_every_row_and_the_gbsg2_curves(
     assert page.count("<tr>") == len(table) + n_targets  # one header row per target table
     assert page.count("<td>FAIL</td>") == int((~table["pass"]).sum())
     assert f"{int(table['pass'].sum())} of {len(table)}" in page
-    assert page.count("<svg") == 1 and "GBSG2" in page and "--seed 2" in page
+    assert page.count("<svg") == 2 and "GBSG2" in page and "--seed 2" in page
+
+
+def test_tolerance_position_is_within_one_exactly_when_a_row_passes(small_validation: list[dict[str, object]]) -> None:
+    table = pd.DataFrame(small_validation)
+    pos = tolerance_position(table)
+    done = table["simulated"].notna()
+    assert (pos[done].abs() <= 1 + 1e-12).eq(table.loc[done, "pass"]).all()
+    assert pos[~done].isna().all()
+    # 0 at the published value, +1 and -1 at the bounds, whatever the asymmetry of a band
+    rows = pd.DataFrame({"published": [50.0, 50.0, 50.0], "tolerance_low": [40.0, 40.0, 40.0],
+                         "tolerance_high": [70.0, 70.0, 70.0], "simulated": [50.0, 70.0, 35.0]})
+    assert tolerance_position(rows).tolist() == [0.0, 1.0, -1.5]
 
 
 def test_gbsg2_curves_are_the_rows_at_three_and_five_years() -> None:

@@ -64,6 +64,18 @@ def judge(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def tolerance_position(table: pd.DataFrame) -> pd.Series:
+    """Where each simulated value lies in its row's tolerance: 0 at the published value, -1 and +1 at the
+    lower and upper bounds (each side scaled by its own half-width, so a row passes exactly when the
+    position is within [-1, 1]); NaN where nothing was simulated."""
+    diff = table["simulated"] - table["published"]
+    upper = table["tolerance_high"] - table["published"]
+    lower = table["published"] - table["tolerance_low"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = np.where(diff >= 0, diff / upper, diff / lower)
+    return pd.Series(pos, index=table.index, name="position")
+
+
 def _rule_text(kind: str, low: float, high: float) -> str:
     if kind == "band":
         return f"KM 95% band [{low:.1f}, {high:.1f}]"

@@ -231,3 +231,28 @@ def gbsg2_figure(curves: pd.DataFrame) -> str:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=7.5)
     return svg_of(fig)
+
+
+def fit_figure(table: pd.DataFrame, position: pd.Series, clip: float = 4.0) -> str:
+    """Every validation row as a dot in its tolerance: ``position`` (``validate.tolerance_position``) is 0
+    at the published value and +-1 at the bounds; rows beyond ``clip`` are drawn at it, as triangles."""
+    labels = [f"{t}: {r}".replace("_", " ") for t, r in zip(table["target"], table["row"], strict=True)]
+    y = np.arange(len(table))
+    x = position.to_numpy(float)
+    shown = np.clip(np.nan_to_num(x, nan=0.0), -clip, clip)
+    ok = table["pass"].to_numpy(bool)
+    fig, ax = new_figure(7.6, 0.16 * len(table) + 1.0)
+    ax.axvspan(-1, 1, color="#e5f5e0", lw=0)
+    ax.axvline(0, color="#31a354", lw=0.8)
+    groups = ((ok, "o", "#31a354", "passes"), (~ok & (np.abs(x) <= clip), "o", "#cb181d", "fails"),
+              (~ok & (x > clip), ">", "#cb181d", f"fails, beyond +{clip:g}"),
+              (~ok & (x < -clip), "<", "#cb181d", f"fails, beyond -{clip:g}"))
+    for mask, marker, colour, label in groups:
+        if mask.any():
+            ax.scatter(shown[mask], y[mask], marker=marker, s=16, color=colour, zorder=3, label=label)
+    ax.set_yticks(y, labels, fontsize=5.5)
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlim(-clip - 0.3, clip + 0.3)
+    ax.set_xlabel("simulated value within its tolerance (0: the published value; -1, +1: the bounds)")
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    return svg_of(fig)

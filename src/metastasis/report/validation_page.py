@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from metastasis import __version__
-from metastasis.calibration.validate import format_number
-from metastasis.report.figures import gbsg2_figure
+from metastasis.calibration.validate import format_number, tolerance_position
+from metastasis.report.figures import fit_figure, gbsg2_figure
 from metastasis.report.render import DISCLAIMER, esc, figure_block, kpis, page, section, table_html
 
 
@@ -51,12 +51,17 @@ def build_validation_page(table: pd.DataFrame, curves: pd.DataFrame, patients: i
         "tamoxifen arm, tumour size and positive nodes: the trial's Kaplan-Meier estimate with its 95 % band "
         "against the simulated women of the same setting, each group weighted to the trial group's grade mix. "
         "The table's GBSG2 rows are these curves at 3 and 5 years (dotted lines).", "fig-gbsg2")
-    body = (intro + section("Published against simulated", _target_tables(table), "rows")
+    glance = figure_block(
+        fit_figure(table, tolerance_position(table)),
+        "Each row's simulated value within its tolerance, each side scaled to its own bound: a dot in the "
+        "green band passes. Rows beyond four times their tolerance are drawn at the edge.", "fig-fit")
+    body = (intro + section("At a glance", glance, "glance")
+            + section("Published against simulated", _target_tables(table), "rows")
             + section("Real patients: the GBSG2 trial", gbsg, "gbsg2"))
     subtitle = (f"metastasis {esc(__version__)} · <code>metastasis validate --patients {patients}"
                 + (f" --seed {seed}" if seed is not None else "") + "</code> · default parameters")
     return page("Validation against published figures", subtitle, body,
-                nav=[("rows", "published against simulated"), ("gbsg2", "GBSG2 curves")])
+                nav=[("glance", "at a glance"), ("rows", "published against simulated"), ("gbsg2", "GBSG2 curves")])
 
 
 def write_validation_page(table: pd.DataFrame, curves: pd.DataFrame, out: str | Path, patients: int,
