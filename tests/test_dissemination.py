@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.special import ndtri
 
 from metastasis import cohort, parameters
 from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
-from metastasis.biology.dissemination import SeedingCurve, expected_colonies, pick_organ
+from metastasis.biology.cascade import normal_quantile
+from metastasis.biology.dissemination import SeedingCurve, expected_colonies
 from metastasis.scenario import load_scenario
 from metastasis.vocabulary import ORIGIN_CODE
 
@@ -42,11 +44,30 @@ def test_mean_number_of_colonies_is_the_poisson_integral() -> None:
     assert abs(observed - expected) < 4 * math.sqrt(expected)
 
 
-def test_organ_choice_follows_the_tropism_probabilities() -> None:
-    p = np.array([0.5, 0.3, 0.2])
-    u = (np.arange(100_000) + 0.5) / 100_000
-    picked = pick_organ(np.tile(p, (len(u), 1)), u)
-    np.testing.assert_allclose(np.bincount(picked) / len(u), p, atol=1e-4)
+def test_colonies_lodge_in_organs_by_the_tropism_of_their_subtype() -> None:
+    """Organs of the colonies the compiled cascade founds, by subtype, against the tropism matrix."""
+    sc = load_scenario("default")
+    values = parameters.resolve({"dissemination.mu": 2e-3})
+    patients = cohort.draw_patients(sc.cohort, values, 11, np.arange(20_000))
+    hist, lesions = nh.start(patients, values, 11)
+    nh.seed_until(hist, lesions, np.zeros(len(patients)))
+    seeded = lesions.origin == ORIGIN_CODE["seeded"]
+    subtype, organ = hist.subtype[lesions.pid[seeded]], lesions.organ[seeded]
+    for s in np.unique(subtype):
+        n = int((subtype == s).sum())
+        assert n > 2000
+        share = np.bincount(organ[subtype == s], minlength=hist.tropism.shape[1]) / n
+        p = hist.tropism[s]
+        # each share is binomial: within 4 standard errors with probability 0.99994
+        assert (np.abs(share - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-12).all()
+
+
+def test_normal_quantile_is_scipys_to_the_last_bits() -> None:
+    u = np.concatenate((np.random.default_rng(5).random(200_000), [2.0**-53, 1e-12, 0.5, 1 - 1e-12, 1 - 2.0**-53]))
+    ours = np.array([normal_quantile(x) for x in u])
+    reference = ndtri(u)
+    # a few units in the last place (ulp) of max(|z|, 1): Newton on erfc converges to rounding error
+    assert (np.abs(ours - reference) <= 4 * np.spacing(np.maximum(np.abs(reference), 1.0))).all()
 
 
 def test_next_seeding_day_filter_keeps_every_tumour_that_is_due() -> None:

@@ -115,14 +115,3 @@ def dormancy_exit_rates(values: dict[str, float]) -> F64:
             out[i, :] = values["dissemination.dormancy_exit_er_negative"]
     out[:, ORGAN_CODE["brain"]] *= values["dissemination.dormancy_factor_brain"]
     return out
-
-
-def pick_organ(probabilities: NDArray[np.float64], u: ArrayLike, row: NDArray[np.int64] | None = None
-               ) -> NDArray[np.int8]:
-    """Organ codes drawn by inversion: row ``i`` of ``probabilities`` with uniform ``u[i]``; with ``row``,
-    row ``row[i]`` of a table of probabilities (one cumulative sum per table row, not per draw)."""
-    cdf = np.cumsum(probabilities, axis=1)
-    if row is not None:
-        cdf = cdf[row]
-    uu = np.asarray(u)[:, None] * cdf[:, -1:]
-    return np.minimum((uu >= cdf).sum(axis=1), probabilities.shape[1] - 1).astype(np.int8)

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtri
 
 from metastasis import streams
-from metastasis.biology import growth
-from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, pick_organ, tropism_matrix
+from metastasis.biology import cascade, growth
+from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, tropism_matrix
 from metastasis.cohort import Patients
 from metastasis.streams import Process
 from metastasis.vocabulary import END_CODE, N_ORGANS, ORGAN_CODE, ORIGIN_CODE
@@ -215,6 +214,16 @@ class History:
     def capacity_mm3(self) -> float:
         return self.curve.capacity_mm3
 
+    @functools.cached_property
+    def curve_arrays(self) -> tuple[F64, F64, F64]:
+        """The seeding curve as arrays for the compiled cascade (:func:`.cascade.curve_arrays`)."""
+        return cascade.curve_arrays(self.curve)
+
+    @functools.cached_property
+    def tropism_cdf(self) -> F64:
+        """Cumulative organ probabilities by subtype: a colony's organ is drawn by inverting its row."""
+        return np.ascontiguousarray(np.cumsum(self.tropism, axis=1))
+
     def lam_at(self, lesions: Lesions, rows: I64, time_days: F64 | float) -> F64:
         """Expected colonies founded by ``rows`` up to ``time_days`` (cumulative seeding level)."""
         rate = lesions.rate[rows]
@@ -355,61 +364,35 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     seeding (her burden is then far beyond what is survivable). ``rows`` limits the tumours considered
     (default: all); colonies founded here are always considered.
     """
-    cap = int(hist.values["engine.max_colonies_per_patient"])
     v = hist.values
-    secondary = v["dissemination.secondary_scale"]
-    met_factor = v["growth.metastasis_factor"]
-    lesion_sd = v["growth.lesion_log_sd"]
-    scale = hist.curve.rate_scale
-    # A tumour not due in one pass is not due later in this call (the limit is fixed and its level only
-    # rises): each pass revisits the tumours that just seeded and the colonies just founded.
     rows = np.arange(lesions.n) if rows is None else rows
     rows = rows[_may_seed(hist, lesions, rows, until_days)]
-    while rows.size:
-        pid = lesions.pid[rows]
-        end = np.minimum(until_days[pid], lesions.ended[rows])
-        live = (end > lesions.t_ref[rows]) & (lesions.seed_rate[rows] > 0) & np.isfinite(lesions.next_level[rows])
-        rows, pid, end = rows[live], pid[live], end[live]
-        level_end = hist.lam_at(lesions, rows, end)
-        due = level_end >= lesions.next_level[rows]
-        rows, pid = rows[due], pid[due]
-        if rows.size == 0:
-            break
-        a, m = lesions.rate[rows], lesions.seed_rate[rows]
-        tau0 = lesions.tau_ref[rows]
-        h_star = hist.h_ref(lesions, rows) + (lesions.next_level[rows] - lesions.lam_ref[rows]) * a / (m * scale)
-        tau = hist.curve.tau_at(h_star)
-        t_child = lesions.t_ref[rows] + (tau - tau0) / a
-        # the per-patient cap, applied in order of seeding time
-        order = np.lexsort((lesions.lid[rows], t_child, pid))
-        rows, pid, t_child = rows[order], pid[order], t_child[order]
-        first = np.concatenate(([True], pid[1:] != pid[:-1]))
-        rank = np.arange(len(pid)) - np.maximum.accumulate(np.where(first, np.arange(len(pid)), 0))
-        room = hist.colonies[pid] + rank < cap
-        capped_rows = rows[~room]
-        lesions.set("next_level", capped_rows, np.inf)
-        rows, pid, t_child, rank = rows[room], pid[room], t_child[room], rank[room]
+    if rows.size == 0:
+        return
+    n = lesions.n
+    c = {k: lesions.cols[k][:n] for k in _CASCADE_COLUMNS}
+    taus, log_h, scalars = hist.curve_arrays
+    new = cascade.run_cascade(
+        np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(until_days, np.float64),
+        int(v["engine.max_colonies_per_patient"]), streams._head(hist.seed, Process.NATURAL_HISTORY),
+        v["dissemination.secondary_scale"], v["growth.metastasis_factor"], v["growth.lesion_log_sd"],
+        taus, log_h, scalars, c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
+        c["lam_ref"], c["h_ref"], c["next_level"], c["n_children"], c["t_seed"],
+        hist.patient_id, hist.subtype, hist.primary_rate, hist.seed_rate, hist.tropism_cdf, hist.dormancy,
+        hist.colonies, hist.next_lid)
+    pid, lid, organ, parent, seeded, wake, rate, seed_rate, level, children = new
+    if pid.size == 0:
+        return
+    cols = _new_rows(hist, pid, lid, ORIGIN_CODE["seeded"], organ, parent, seeded, wake, rate, seed_rate)
+    # a colony that seeded within the cascade carries its level on; the others keep their first draw
+    cols["next_level"] = np.where(children > 0, level, cols["next_level"])
+    cols["n_children"] = children
+    lesions.append(**cols)
 
-        k = lesions.n_children[rows].astype(np.int64)
-        lid = lesions.lid[rows]
-        gid = hist.patient_id[pid]
 
-        def u(j: int, k: I64 = k, lid: I64 = lid, gid: I64 = gid) -> F64:
-            return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid, lid, 8 * k + j)
-
-        organ = pick_organ(hist.tropism, u(0), hist.subtype[pid])
-        dormancy_days = -np.log(u(1)) / hist.dormancy[hist.subtype[pid], organ]
-        rate = hist.primary_rate[pid] * met_factor * np.exp(lesion_sd * ndtri(u(2)))
-        child_lid = hist.next_lid[pid] + rank
-        np.add.at(hist.next_lid, pid, 1)
-        np.add.at(hist.colonies, pid, 1)
-        # advance the parent to its next seeding level
-        lesions.set("next_level", rows, lesions.next_level[rows] - np.log(u(3, k + 1)))
-        lesions.set("n_children", rows, k + 1)
-        first_new = lesions.n
-        lesions.append(**_new_rows(hist, pid, child_lid, ORIGIN_CODE["seeded"], organ, lid, t_child,
-                                   t_child + dormancy_days, rate, hist.seed_rate[pid] * secondary))
-        rows = np.concatenate((rows, np.arange(first_new, lesions.n)))
+#: Lesion columns the compiled cascade reads and updates.
+_CASCADE_COLUMNS = ("pid", "lid", "ended", "t_ref", "tau_ref", "rate", "seed_rate", "lam_ref", "h_ref",
+                    "next_level", "n_children", "t_seed")
 
 
 #: Slack (days) of the pre-filter on the next seeding day; the exact level test decides.
