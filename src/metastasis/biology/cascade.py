@@ -8,7 +8,7 @@ updated in place; the new colonies come back as arrays, in the order they were f
 that of :class:`~metastasis.biology.dissemination.SeedingCurve` and of the NumPy version written as scalar
 code; transcendental functions come from LLVM rather than NumPy's vectorised ones, and the normal quantile
 is :func:`normal_quantile`, so a few results differ from NumPy's in the last bits (on four scenarios of
-20,000 women every discrete outcome was the same, and no time moved by more than 3e-13 of itself).
+20,000 women every discrete outcome was the same, and no value moved by more than 3e-11 of itself).
 """
 
 from __future__ import annotations
