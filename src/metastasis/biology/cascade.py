@@ -4,11 +4,12 @@
 :func:`run_cascade`, which does what the NumPy passes did: in each pass every due tumour founds its next
 colony (in order of seeding day within a patient, up to the per-patient cap), and the tumours that just
 seeded and the colonies just founded are looked at again, until no tumour is due. Parents' columns are
-updated in place; the new colonies come back as arrays, in the order they were founded. The arithmetic is
-that of :class:`~metastasis.biology.dissemination.SeedingCurve` and of the NumPy version written as scalar
-code; transcendental functions come from LLVM rather than NumPy's vectorised ones, and the normal quantile
-is :func:`normal_quantile`, so a few results differ from NumPy's in the last bits (on four scenarios of
-20,000 women every discrete outcome was the same, and no value moved by more than 3e-11 of itself).
+updated in place; the new colonies come back as arrays, in the order they were founded. The seeding curve
+is the one :class:`~metastasis.biology.dissemination.SeedingCurve` evaluates (its compiled scalar
+functions); exponentials and logarithms come from LLVM rather than NumPy's vectorised ones, and the
+normal quantile is :func:`normal_quantile`, so a few results differ from a NumPy evaluation in the last
+bits (on four scenarios of 20,000 women every discrete outcome was the same as with the NumPy passes,
+and no value moved by more than 3e-11 of itself).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from metastasis.biology.dissemination import SeedingCurve
+from metastasis.biology.dissemination import curve_h as _h
+from metastasis.biology.dissemination import curve_tau_at as _tau_at
 from metastasis.streams import _TWO_M53, _chain
 
 F64 = NDArray[np.float64]
@@ -45,40 +47,6 @@ def normal_quantile(u: float) -> float:
         if abs(step) <= 1e-16 * max(1.0, abs(z)):
             break
     return z if u <= 0.5 else -z
-
-
-def curve_arrays(curve: SeedingCurve) -> tuple[F64, F64, F64]:
-    """The seeding curve as plain arrays for compiled code: grid ages, log H on the grid, and the scalars
-    (b, H at tau_max, slope beyond, tau_max, first grid age, H there, rate scale)."""
-    taus = np.ascontiguousarray(curve._tau[1:])  # type: ignore[attr-defined]
-    log_h = np.ascontiguousarray(curve._log_h[1:])  # type: ignore[attr-defined]
-    scalars = np.array([curve._b, curve._h_end, curve._slope, curve.tau_max,  # type: ignore[attr-defined]
-                        curve._tau[1], math.exp(curve._log_h[1]), curve.rate_scale])  # type: ignore[attr-defined]
-    return taus, log_h, scalars
-
-
-@numba.njit(cache=True)
-def _h(t: float, taus: F64, log_h: F64, c: F64) -> float:
-    b, h_end, slope, tau_max, tau1 = c[0], c[1], c[2], c[3], c[4]
-    if t <= 0.0:
-        return 0.0
-    if t > tau_max:
-        return h_end + (t - tau_max) * slope
-    if t <= tau1:
-        return math.exp(-b) * math.expm1(b * min(t, tau1)) / b
-    return math.exp(np.interp(t, taus, log_h))
-
-
-@numba.njit(cache=True)
-def _tau_at(y: float, taus: F64, log_h: F64, c: F64) -> float:
-    b, h_end, slope, tau_max, h1 = c[0], c[1], c[2], c[3], c[5]
-    if y <= 0.0:
-        return 0.0
-    if y > h_end:
-        return tau_max + (y - h_end) / slope
-    if y <= h1:
-        return math.log1p(min(y, h1) * b * math.exp(b)) / b
-    return np.interp(math.log(max(y, 1e-300)), log_h, taus)
 
 
 @numba.njit(cache=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import exp1
@@ -25,6 +26,48 @@ from metastasis.biology.growth import CELL_VOLUME_MM3, CELLS_PER_MM3
 from metastasis.vocabulary import N_ORGANS, ORGAN_CODE, SUBTYPE_ER_POSITIVE, SUBTYPES
 
 F64 = NDArray[np.float64]
+
+
+@numba.njit(cache=True)
+def curve_h(t: float, taus: F64, log_h: F64, c: F64) -> float:
+    """``H(t)`` of a curve given as :meth:`SeedingCurve.tables` (scalar; compiled code calls it directly)."""
+    b, h_end, slope, tau_max, tau1 = c[0], c[1], c[2], c[3], c[4]
+    if t <= 0.0:
+        return 0.0
+    if t > tau_max:  # at the plateau H grows linearly
+        return h_end + (t - tau_max) * slope
+    if t <= tau1:  # below the first grid age, e^-tau ~ 1 - tau: H ~ e^-b (e^(b tau) - 1) / b
+        return math.exp(-b) * math.expm1(b * t) / b
+    return math.exp(np.interp(t, taus, log_h))
+
+
+@numba.njit(cache=True)
+def curve_tau_at(y: float, taus: F64, log_h: F64, c: F64) -> float:
+    """Inverse of :func:`curve_h`: the age at which ``H`` reaches ``y`` (scalar)."""
+    b, h_end, slope, tau_max, h1 = c[0], c[1], c[2], c[3], c[5]
+    if y <= 0.0:
+        return 0.0
+    if y > h_end:
+        return tau_max + (y - h_end) / slope
+    if y <= h1:
+        return math.log1p(y * b * math.exp(b)) / b
+    return np.interp(math.log(y), log_h, taus)
+
+
+@numba.njit(cache=True)
+def _curve_h_many(t: F64, taus: F64, log_h: F64, c: F64) -> F64:
+    out = np.empty(t.size)
+    for i in range(t.size):
+        out[i] = curve_h(t[i], taus, log_h, c)
+    return out
+
+
+@numba.njit(cache=True)
+def _curve_tau_at_many(y: F64, taus: F64, log_h: F64, c: F64) -> F64:
+    out = np.empty(y.size)
+    for i in range(y.size):
+        out[i] = curve_tau_at(y[i], taus, log_h, c)
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,40 +84,31 @@ class SeedingCurve:
         # Geometric near 0 (where log H bends like log tau), linear beyond.
         tau = np.concatenate(([0.0], np.geomspace(1e-6, 0.5, 400)[:-1], np.linspace(0.5, self.tau_max, self.n_grid)))
         h = np.maximum.accumulate(exp1(b * np.exp(-tau)) - exp1(b))
-        object.__setattr__(self, "_b", b)
-        object.__setattr__(self, "_tau", tau)
-        object.__setattr__(self, "_log_h", np.log(np.maximum(h, 1e-300)))
-        object.__setattr__(self, "_h_end", float(h[-1]))
+        log_h = np.log(np.maximum(h, 1e-300))
         # Beyond tau_max the tumour is at its plateau: H grows linearly with slope exp(-b e^-tau) ~ 1.
-        object.__setattr__(self, "_slope", float(math.exp(-b * math.exp(-self.tau_max))))
+        slope = math.exp(-b * math.exp(-self.tau_max))
+        scalars = np.array([b, h[-1], slope, self.tau_max, tau[1], math.exp(log_h[1]), self.rate_scale])
+        object.__setattr__(self, "_tables", (np.ascontiguousarray(tau[1:]), np.ascontiguousarray(log_h[1:]), scalars))
 
     @property
     def rate_scale(self) -> float:
         """``(K cells)^gamma``: multiply by ``m / a`` to turn H into expected colonies."""
         return float((self.capacity_mm3 * CELLS_PER_MM3) ** self.gamma)
 
+    def tables(self) -> tuple[F64, F64, F64]:
+        """The curve for compiled code: grid ages, log H on them, and the scalars (b, H at tau_max, slope
+        beyond, tau_max, first grid age, H there, rate scale)."""
+        return self._tables  # type: ignore[attr-defined, no-any-return]
+
     def h(self, tau: ArrayLike) -> F64:
         """``H(tau)``; 0 for ``tau <= 0``."""
         t = np.asarray(tau, dtype=np.float64)
-        inside = np.exp(np.interp(t, self._tau[1:], self._log_h[1:]))  # type: ignore[attr-defined]
-        # Below the first grid point, e^-tau ~ 1 - tau: H ~ e^-b (e^(b tau) - 1) / b.
-        b = self._b  # type: ignore[attr-defined]
-        first = math.exp(-b) * np.expm1(b * np.minimum(t, self._tau[1])) / b  # type: ignore[attr-defined]
-        out = np.where(t <= self._tau[1], first, inside)  # type: ignore[attr-defined]
-        out = np.where(t > self.tau_max, self._h_end + (t - self.tau_max) * self._slope, out)  # type: ignore[attr-defined]
-        return np.where(t <= 0.0, 0.0, out)
+        return _curve_h_many(np.ascontiguousarray(t.ravel()), *self.tables()).reshape(t.shape)
 
     def tau_at(self, h: ArrayLike) -> F64:
         """Inverse of :meth:`h`: the Gompertz age at which ``H`` reaches ``h`` (>= 0)."""
         y = np.asarray(h, dtype=np.float64)
-        log_y = np.log(np.maximum(y, 1e-300))
-        inside = np.interp(log_y, self._log_h[1:], self._tau[1:])  # type: ignore[attr-defined]
-        h1 = math.exp(self._log_h[1])  # type: ignore[attr-defined]
-        b = self._b  # type: ignore[attr-defined]
-        first = np.log1p(np.minimum(y, h1) * b * math.exp(b)) / b
-        out = np.where(y <= h1, first, inside)
-        out = np.where(y > self._h_end, self.tau_max + (y - self._h_end) / self._slope, out)  # type: ignore[attr-defined]
-        return np.where(y <= 0.0, 0.0, out)
+        return _curve_tau_at_many(np.ascontiguousarray(y.ravel()), *self.tables()).reshape(y.shape)
 
 
 def expected_colonies(

@@ -215,11 +215,6 @@ class History:
         return self.curve.capacity_mm3
 
     @functools.cached_property
-    def curve_arrays(self) -> tuple[F64, F64, F64]:
-        """The seeding curve as arrays for the compiled cascade (:func:`.cascade.curve_arrays`)."""
-        return cascade.curve_arrays(self.curve)
-
-    @functools.cached_property
     def tropism_cdf(self) -> F64:
         """Cumulative organ probabilities by subtype: a colony's organ is drawn by inverting its row."""
         return np.ascontiguousarray(np.cumsum(self.tropism, axis=1))
@@ -303,9 +298,11 @@ def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[Hist
 
 def _new_rows(
     hist: History, pid: I64, lid: I64, origin: int, organ: int | NDArray[np.int8], parent: I64,
-    seeded: F64, wake: F64, rate: F64, seed_rate: F64, tau: F64 | float = 0.0,
+    seeded: F64, wake: F64, rate: F64, seed_rate: F64, tau: F64 | float = 0.0, next_level: F64 | None = None,
+    n_children: NDArray[np.int32] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Columns of new lesions growing from Gompertz age ``tau`` (one cell: 0) from ``wake``."""
+    """Columns of new lesions growing from Gompertz age ``tau`` (one cell: 0) from ``wake``; ``next_level``
+    and ``n_children`` when they have seeded already (default: the first level drawn, no children)."""
     m = len(pid)
     gid = hist.patient_id[pid]
 
@@ -323,7 +320,8 @@ def _new_rows(
         "pid": pid, "lid": lid, "organ": organ_arr, "origin": np.full(m, origin),
         "parent": parent, "seeded": seeded, "wake": wake, "base_rate": rate, "rate": rate, "seed_rate": seed_rate,
         "t_ref": wake, "tau_ref": np.broadcast_to(np.asarray(tau, dtype=np.float64), (m,)), "lam_ref": np.zeros(m),
-        "next_level": -np.log(u(3)), "n_children": np.zeros(m, np.int32), "ended": np.full(m, np.inf),
+        "next_level": -np.log(u(3)) if next_level is None else next_level,
+        "n_children": np.zeros(m, np.int32) if n_children is None else n_children, "ended": np.full(m, np.inf),
         "end_reason": np.zeros(m, np.int8), "u_res": u(5),
         "spine": spine,
         "t_1mm": nan, "t_2mm": nan.copy(), "det_t": nan.copy(), "det_by": np.zeros(m, np.int8),
@@ -371,7 +369,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         return
     n = lesions.n
     c = {k: lesions.cols[k][:n] for k in _CASCADE_COLUMNS}
-    taus, log_h, scalars = hist.curve_arrays
+    taus, log_h, scalars = hist.curve.tables()
     new = cascade.run_cascade(
         np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(until_days, np.float64),
         int(v["engine.max_colonies_per_patient"]), streams._head(hist.seed, Process.NATURAL_HISTORY),
@@ -383,11 +381,8 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     pid, lid, organ, parent, seeded, wake, rate, seed_rate, level, children = new
     if pid.size == 0:
         return
-    cols = _new_rows(hist, pid, lid, ORIGIN_CODE["seeded"], organ, parent, seeded, wake, rate, seed_rate)
-    # a colony that seeded within the cascade carries its level on; the others keep their first draw
-    cols["next_level"] = np.where(children > 0, level, cols["next_level"])
-    cols["n_children"] = children
-    lesions.append(**cols)
+    lesions.append(**_new_rows(hist, pid, lid, ORIGIN_CODE["seeded"], organ, parent, seeded, wake, rate, seed_rate,
+                               next_level=level, n_children=children))
 
 
 #: Lesion columns the compiled cascade reads and updates.
