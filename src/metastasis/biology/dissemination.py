@@ -55,18 +55,10 @@ def curve_tau_at(y: float, taus: F64, log_h: F64, c: F64) -> float:
 
 
 @numba.njit(cache=True)
-def _curve_h_many(t: F64, taus: F64, log_h: F64, c: F64) -> F64:
-    out = np.empty(t.size)
-    for i in range(t.size):
-        out[i] = curve_h(t[i], taus, log_h, c)
-    return out
-
-
-@numba.njit(cache=True)
-def _curve_tau_at_many(y: F64, taus: F64, log_h: F64, c: F64) -> F64:
-    out = np.empty(y.size)
-    for i in range(y.size):
-        out[i] = curve_tau_at(y[i], taus, log_h, c)
+def _curve_many(x: F64, inverse: bool, taus: F64, log_h: F64, c: F64) -> F64:
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = curve_tau_at(x[i], taus, log_h, c) if inverse else curve_h(x[i], taus, log_h, c)
     return out
 
 
@@ -103,12 +95,12 @@ class SeedingCurve:
     def h(self, tau: ArrayLike) -> F64:
         """``H(tau)``; 0 for ``tau <= 0``."""
         t = np.asarray(tau, dtype=np.float64)
-        return _curve_h_many(np.ascontiguousarray(t.ravel()), *self.tables()).reshape(t.shape)
+        return _curve_many(np.ascontiguousarray(t.ravel()), False, *self.tables()).reshape(t.shape)
 
     def tau_at(self, h: ArrayLike) -> F64:
         """Inverse of :meth:`h`: the Gompertz age at which ``H`` reaches ``h`` (>= 0)."""
         y = np.asarray(h, dtype=np.float64)
-        return _curve_tau_at_many(np.ascontiguousarray(y.ravel()), *self.tables()).reshape(y.shape)
+        return _curve_many(np.ascontiguousarray(y.ravel()), True, *self.tables()).reshape(y.shape)
 
 
 def expected_colonies(
