@@ -77,10 +77,13 @@ class Lesions:
 
     n: int = 0
     cols: dict[str, np.ndarray] = field(default_factory=dict)
-    # rows [0, _indexed) sorted by patient (stable), with each patient's start in that order
-    _indexed: int = field(default=0, repr=False)
-    _by_patient: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
-    _starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
+    # each patient's rows as a chain in order of addition: first and last row per patient, next row per
+    # row (-1 ends a chain), kept up to row _linked
+    _linked: int = field(default=0, repr=False)
+    _first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    _last: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    _next: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    _count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def __post_init__(self) -> None:
         if not self.cols:
@@ -90,26 +93,22 @@ class Lesions:
         """Rows of the lesions of ``patients`` (batch indices), ascending: what
         ``np.nonzero(mask[pid])[0]`` gives, without scanning every row.
 
-        Rows are indexed by patient once, and again when the rows added since outnumber an eighth of them.
+        Each patient's rows form a chain in order of addition, extended by the rows added since the last call.
         """
-        pid = self.pid
-        if self.n - self._indexed > max(1024, self._indexed // 8):
-            self._by_patient = np.argsort(pid, kind="stable")
-            self._starts = np.searchsorted(pid[self._by_patient], np.arange(int(pid.max(initial=-1)) + 2))
-            self._indexed = self.n
-        p = np.asarray(patients)
-        if p.size > 1 and not bool((p[1:] > p[:-1]).all()):  # most callers pass sorted unique indices
-            p = np.unique(p)
-        known = p[p < len(self._starts) - 1]
-        lo, hi = self._starts[known], self._starts[known + 1]
-        count = hi - lo
-        at = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
-        tail = np.arange(self._indexed, self.n)
-        if tail.size:
-            in_p = np.zeros(int(max(p.max(initial=-1), pid[tail].max())) + 1, bool)
-            in_p[p] = True
-            tail = tail[in_p[pid[tail]]]
-        return np.sort(np.concatenate((self._by_patient[at], tail)))
+        if self._linked < self.n:
+            pid = self.pid
+            size = int(pid[self._linked :].max()) + 1
+            if size > len(self._first):
+                grow = max(size, 2 * len(self._first)) - len(self._first)
+                self._first = np.concatenate((self._first, np.full(grow, -1, np.int64)))
+                self._last = np.concatenate((self._last, np.full(grow, -1, np.int64)))
+                self._count = np.concatenate((self._count, np.zeros(grow, np.int64)))
+            if self.n > len(self._next):
+                extra = np.full(len(self.cols["pid"]) - len(self._next), -1, np.int64)
+                self._next = np.concatenate((self._next, extra))
+            _link(pid, self._linked, self._first, self._last, self._next, self._count)
+            self._linked = self.n
+        return _rows_of(np.ascontiguousarray(patients, dtype=np.int64), self._first, self._next, self._count)
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
@@ -174,6 +173,42 @@ class Lesions:
         c = self.cols
         _record_first_sizes(np.asarray(rows, np.int64), now, one, two, c["tau_ref"], c["rate"], c["t_ref"], c["wake"],
                             c["ended"], c["t_1mm"], c["t_2mm"])
+
+
+@numba.njit(cache=True)
+def _link(pid: I64, start: int, first: I64, last: I64, next_row: I64, count: I64) -> None:
+    for r in range(start, pid.size):
+        q = pid[r]
+        if last[q] < 0:
+            first[q] = r
+        else:
+            next_row[last[q]] = r
+        last[q] = r
+        count[q] += 1
+
+
+@numba.njit(cache=True)
+def _rows_of(patients: I64, first: I64, next_row: I64, count: I64) -> I64:
+    # each wanted patient's chain once, however often she is listed; ascending as np.nonzero gives them
+    n_known = first.size
+    taken = np.zeros(n_known, np.bool_)
+    total = 0
+    for q in patients:
+        if q < n_known and not taken[q]:
+            taken[q] = True
+            total += count[q]
+    out = np.empty(total, np.int64)
+    k = 0
+    for q in patients:
+        if q < n_known and taken[q]:
+            taken[q] = False
+            r = first[q]
+            while r >= 0:
+                out[k] = r
+                k += 1
+                r = next_row[r]
+    out.sort()
+    return out
 
 
 @numba.njit(cache=True, error_model="numpy")
