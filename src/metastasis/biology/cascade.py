@@ -61,6 +61,34 @@ def _grow(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def may_seed(rows: I64, until_days: F64, slack_days: float, taus: F64, log_h: F64, c: F64, pid: I64, ended: F64,
+             t_ref: F64, tau_ref: F64, rate: F64, seed_rate: F64, lam_ref: F64, h_ref: F64, next_level: F64,
+             t_seed: F64) -> I64:
+    """The ``rows`` whose cached next seeding day falls by their limit (``until_days`` of their patient, or
+    their end) plus ``slack_days``: a cheap filter before :func:`run_cascade`'s exact level test.
+
+    Stale caches (NaN) are computed first: ``H`` at the segment's start, and the day the seeding level
+    reaches the next level in the current segment (-inf where that is undefined, so the exact test decides).
+    """
+    scale = c[6]
+    keep = np.empty(rows.size, np.int64)
+    n_keep = 0
+    for i in range(rows.size):
+        r = rows[i]
+        if np.isnan(t_seed[r]):
+            if np.isnan(h_ref[r]):
+                h_ref[r] = _h(tau_ref[r], taus, log_h, c)
+            h_star = h_ref[r] + (next_level[r] - lam_ref[r]) * rate[r] / (seed_rate[r] * scale)
+            day = t_ref[r] + (_tau_at(h_star, taus, log_h, c) - tau_ref[r]) / rate[r]
+            t_seed[r] = -np.inf if np.isnan(day) else day
+        end = np.minimum(until_days[pid[r]], ended[r])
+        if t_seed[r] <= end + slack_days:
+            keep[n_keep] = r
+            n_keep += 1
+    return keep[:n_keep]
+
+
 @numba.njit(cache=True)
 def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary: float, met_factor: float,
                 lesion_sd: float, taus: F64, log_h: F64, c: F64,

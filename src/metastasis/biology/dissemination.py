@@ -29,6 +29,36 @@ F64 = NDArray[np.float64]
 
 
 @numba.njit(cache=True)
+def _interp(x: float, xp: F64, fp: F64) -> float:
+    """``np.interp`` of one value on an ascending grid, the same arithmetic as Numba's (which allocates
+    arrays for a scalar): the last grid point at or below ``x`` (bisection), then the slope from it."""
+    n = xp.size
+    if np.isnan(x):
+        return x
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    if x < xp[0]:
+        return fp[0]
+    lo, hi = 0, n
+    while lo < hi:
+        mid = lo + ((hi - lo) >> 1)
+        if x >= xp[mid]:
+            lo = mid + 1
+        else:
+            hi = mid
+    j = lo - 1
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    out = slope * (x - xp[j]) + fp[j]
+    if np.isnan(out):  # as NumPy: from the other end, then the flat value
+        out = slope * (x - xp[j + 1]) + fp[j + 1]
+        if np.isnan(out) and fp[j] == fp[j + 1]:
+            out = fp[j]
+    return out
+
+
+@numba.njit(cache=True)
 def curve_h(t: float, taus: F64, log_h: F64, c: F64) -> float:
     """``H(t)`` of a curve given as :meth:`SeedingCurve.tables` (scalar; compiled code calls it directly)."""
     b, h_end, slope, tau_max, tau1 = c[0], c[1], c[2], c[3], c[4]
@@ -38,7 +68,7 @@ def curve_h(t: float, taus: F64, log_h: F64, c: F64) -> float:
         return h_end + (t - tau_max) * slope
     if t <= tau1:  # below the first grid age, e^-tau ~ 1 - tau: H ~ e^-b (e^(b tau) - 1) / b
         return math.exp(-b) * math.expm1(b * t) / b
-    return math.exp(np.interp(t, taus, log_h))
+    return math.exp(_interp(t, taus, log_h))
 
 
 @numba.njit(cache=True)
@@ -51,7 +81,7 @@ def curve_tau_at(y: float, taus: F64, log_h: F64, c: F64) -> float:
         return tau_max + (y - h_end) / slope
     if y <= h1:
         return math.log1p(y * b * math.exp(b)) / b
-    return np.interp(math.log(y), log_h, taus)
+    return _interp(math.log(y), log_h, taus)
 
 
 @numba.njit(cache=True)

@@ -399,14 +399,15 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     """
     v = hist.values
     rows = np.arange(lesions.n) if rows is None else rows
-    rows = rows[_may_seed(hist, lesions, rows, until_days)]
+    until_days = np.ascontiguousarray(until_days, np.float64)
+    rows = _may_seed(hist, lesions, np.ascontiguousarray(rows, np.int64), until_days)
     if rows.size == 0:
         return
     n = lesions.n
     c = {k: lesions.cols[k][:n] for k in _CASCADE_COLUMNS}
     taus, log_h, scalars = hist.curve.tables()
     new = cascade.run_cascade(
-        np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(until_days, np.float64),
+        rows, until_days,
         int(v["engine.max_colonies_per_patient"]), streams._head(hist.seed, Process.NATURAL_HISTORY),
         v["dissemination.secondary_scale"], v["growth.metastasis_factor"], v["growth.lesion_log_sd"],
         taus, log_h, scalars, c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
@@ -429,19 +430,13 @@ _CASCADE_COLUMNS = ("pid", "lid", "ended", "t_ref", "tau_ref", "rate", "seed_rat
 _SEED_SLACK_DAYS = 1.0
 
 
-def _may_seed(hist: History, lesions: Lesions, rows: I64, until_days: F64) -> NDArray[np.bool_]:
-    """Which ``rows`` may found a colony before their limit: a cheap filter on each tumour's cached next
+def _may_seed(hist: History, lesions: Lesions, rows: I64, until_days: F64) -> I64:
+    """The ``rows`` that may found a colony before their limit: a cheap filter on each tumour's cached next
     seeding day (recomputed where a segment or level changed), so most tumours skip the level test."""
-    stale = rows[np.isnan(lesions.t_seed[rows])]
-    if stale.size:
-        a, m, tau0 = lesions.rate[stale], lesions.seed_rate[stale], lesions.tau_ref[stale]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h_star = hist.h_ref(lesions, stale) + (lesions.next_level[stale] - lesions.lam_ref[stale]) * a / (
-                m * hist.curve.rate_scale)
-            t_seed = lesions.t_ref[stale] + (hist.curve.tau_at(h_star) - tau0) / a
-        lesions.set("t_seed", stale, np.where(np.isnan(t_seed), -np.inf, t_seed))
-    end = np.minimum(until_days[lesions.pid[rows]], lesions.ended[rows])
-    return np.asarray(lesions.t_seed[rows] <= end + _SEED_SLACK_DAYS)
+    c = lesions.cols
+    return cascade.may_seed(rows, until_days, _SEED_SLACK_DAYS, *hist.curve.tables(), c["pid"], c["ended"], c["t_ref"],
+                            c["tau_ref"], c["rate"], c["seed_rate"], c["lam_ref"], c["h_ref"], c["next_level"],
+                            c["t_seed"])
 
 
 def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str, capacity_mm3: float) -> None:
