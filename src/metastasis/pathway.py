@@ -335,7 +335,7 @@ class _Hazard:
                   step_index: int) -> None:
         """Burden at ``t1`` before the step's decisions; cancer deaths inside the step, health, symptom
         onsets and skeletal events."""
-        active, burden = _burden(state, live, in_play, t1)
+        active, burden = state.lesions.organ_burden(live, in_play, t1, state.capacity_mm3)
         if active.size == 0:
             return
         v = state.values
@@ -369,26 +369,11 @@ class _Hazard:
     def refresh(self, state: CareState, live: I64, decided: I64, t1: float) -> None:
         """After the decisions at ``t1`` (resection, a line's first kill, radiotherapy), the hazard, burden
         and health of the patients they touched, so that the next step starts from the burden they left."""
-        pid, burden = _burden(state, live, _mask(len(self.cum), decided), t1, every=True)
+        pid, burden = state.lesions.organ_burden(live, _mask(len(self.cum), decided), t1, state.capacity_mm3,
+                                                 every=True)
         self.h_prev[pid] = cancer_hazard(burden, state.values)[0]
         self.burden_prev[pid] = burden
         _set_health(state, pid, burden)
-
-
-def _burden(state: CareState, live: I64, wanted: NDArray[np.bool_], t1: float,
-            every: bool = False) -> tuple[I64, F64]:
-    """Organ burden (mm^3) at ``t1`` of the wanted patients with a live lesion (``every``: of all the
-    wanted patients, zero without one): their indices and shape (patients, organs)."""
-    les = state.lesions
-    live_pid = les.pid[live]
-    chosen = wanted if every else wanted & _mask(len(wanted), live_pid)
-    active = np.nonzero(chosen)[0]
-    in_active = chosen[live_pid]
-    r = live[in_active]
-    comp = (np.cumsum(chosen) - 1)[live_pid[in_active]]  # position of each lesion's patient in active
-    vol = les.volume_at(t1, state.capacity_mm3, r)
-    flat = np.bincount(comp * N_ORGANS + les.organ[r], weights=vol, minlength=active.size * N_ORGANS)
-    return active, np.asarray(flat, np.float64).reshape(active.size, N_ORGANS)
 
 
 def _set_health(state: CareState, pid: I64, burden: F64) -> None:

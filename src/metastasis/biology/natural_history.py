@@ -161,6 +161,16 @@ class Lesions:
         alive = (t >= self.wake[sl]) & (t < self.ended[sl])
         return np.where(alive, growth.volume_at_age(self.tau_at(t, rows), capacity_mm3), 0.0)
 
+    def organ_burden(self, rows: I64, wanted: NDArray[np.bool_], time_days: float, capacity_mm3: float,
+                     every: bool = False) -> tuple[I64, F64]:
+        """Volume (mm^3) per organ at ``time_days`` of the lesions ``rows``, summed for each wanted patient
+        who has one of them (``every``: for every wanted patient, zeros without one): the patients, ascending,
+        and their burden, shape (patients, organs). Sums run in the order of ``rows``."""
+        c = self.cols
+        return _organ_burden(np.ascontiguousarray(rows, np.int64), wanted, every, float(time_days), capacity_mm3,
+                             growth.log_ratio(capacity_mm3), N_ORGANS, c["pid"], c["organ"], c["wake"], c["ended"],
+                             c["t_ref"], c["tau_ref"], c["rate"])
+
     def cells_at(self, time_days: F64 | float, capacity_mm3: float, rows: I64 | None = None) -> F64:
         """Number of cells (at least 1 while alive and awake, 0 otherwise)."""
         v = self.volume_at(time_days, capacity_mm3, rows)
@@ -209,6 +219,47 @@ def _rows_of(patients: I64, first: I64, next_row: I64, count: I64) -> I64:
                 r = next_row[r]
     out.sort()
     return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _organ_burden(rows: I64, wanted: NDArray[np.bool_], every: bool, t: float, cap: float, log_c: float,
+                  n_organs: int, pid: I64, organ: NDArray[np.int8], wake: F64, ended: F64, t_ref: F64, tau_ref: F64,
+                  rate: F64) -> tuple[I64, F64]:
+    # Lesions.volume_at's arithmetic per row: Gompertz age in the current segment, volume while awake
+    # and not ended
+    n = wanted.size
+    slot = np.full(n, -1, np.int64)
+    for q in range(n):
+        if every and wanted[q]:
+            slot[q] = 0
+    if not every:
+        for r in rows:
+            if wanted[pid[r]]:
+                slot[pid[r]] = 0
+    n_active = 0
+    for q in range(n):
+        if slot[q] == 0:
+            slot[q] = n_active
+            n_active += 1
+        else:
+            slot[q] = -1
+    active = np.empty(n_active, np.int64)
+    for q in range(n):
+        if slot[q] >= 0:
+            active[slot[q]] = q
+    burden = np.zeros((n_active, n_organs))
+    for r in rows:
+        k = slot[pid[r]]
+        if k < 0 or not (t >= wake[r] and t < ended[r]):
+            continue
+        dt = t - t_ref[r]
+        if dt < 0.0:
+            dt = 0.0
+        tau = tau_ref[r] + rate[r] * dt
+        if tau < 0.0:
+            tau = 0.0
+        burden[k, organ[r]] += cap * np.exp(log_c * np.exp(-tau))
+    return active, burden
 
 
 @numba.njit(cache=True, error_model="numpy")
