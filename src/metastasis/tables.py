@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -88,6 +89,38 @@ def _dict_column(codes: np.ndarray, vocab: tuple[str, ...]) -> pa.DictionaryArra
 def _rank(vocab: tuple[str, ...]) -> NDArray[np.int64]:
     """Position of each code in alphabetical order, so that rows sort as their strings do."""
     return np.argsort(np.argsort(np.array(vocab, dtype=object))).astype(np.int64)
+
+
+def _order_by_patient_time(pid: I64, patient_rank: I64, time_days: np.ndarray, tie: I64) -> I64:
+    """``np.lexsort((tie, time_days, patient_rank[pid]))`` for rows that come mostly in time order within
+    a patient (as the pathway writes them): a counting sort by patient, then a stable insertion sort by
+    (time, tie) within each patient, linear where the rows are already in order."""
+    return _patient_time_order(np.ascontiguousarray(patient_rank[pid], np.int64), len(patient_rank),
+                               np.ascontiguousarray(time_days, np.float64), np.ascontiguousarray(tie, np.int64))
+
+
+@numba.njit(cache=True)
+def _patient_time_order(key: I64, n_keys: int, time: F64, tie: I64) -> I64:
+    start = np.zeros(n_keys + 1, np.int64)
+    for k in key:
+        start[k + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    order = np.empty(key.size, np.int64)
+    for i in range(key.size):
+        order[fill[key[i]]] = i
+        fill[key[i]] += 1
+    for k in range(n_keys):
+        for i in range(start[k] + 1, start[k + 1]):
+            row = order[i]
+            j = i - 1
+            while j >= start[k] and (time[order[j]] > time[row]
+                                     or (time[order[j]] == time[row] and tie[order[j]] > tie[row])):
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = row
+    return order
 
 
 def _table(name: str, cols: dict[str, np.ndarray], vocab_of: dict[str, tuple[str, ...]]) -> pa.Table:
@@ -182,8 +215,10 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     # a work-up's confirmation of an exam just before death can fall after it: not done
     sel = eligible[e_pid] & (exam_cols["time_days"] <= course.end_days[e_pid])
     exam_cols = {k: v[sel] for k, v in exam_cols.items()}
-    order = np.lexsort((_rank(ORGANS)[exam_cols["organ"]], _rank(MODALITIES)[exam_cols["modality"]],
-                        exam_cols["time_days"], exam_cols["patient_id"]))
+    patient_rank = np.empty(n, np.int64)
+    patient_rank[np.argsort(gid, kind="stable")] = np.arange(n)
+    tie = _rank(MODALITIES)[exam_cols["modality"]] * N_ORGANS + _rank(ORGANS)[exam_cols["organ"]]
+    order = _order_by_patient_time(e_pid[sel], patient_rank, exam_cols["time_days"], tie)
     exam_cols = {k: v[order] for k, v in exam_cols.items()}
 
     # --- events: the care pathway's log, plus diagnosis and death ---
@@ -205,7 +240,8 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
         lid_map[hit] = out_id[grouped[order_g[pos[hit]]]]
     event_cols = {"patient_id": gid[e[0][sel]], "time_days": e[1][sel], "kind": e[2][sel], "organ": e[3][sel],
                   "lesion_id": lid_map, "detail": e[5][sel]}
-    order = np.lexsort((_rank(EVENT_KINDS)[event_cols["kind"]], event_cols["time_days"], event_cols["patient_id"]))
+    order = _order_by_patient_time(e[0][sel], patient_rank, event_cols["time_days"],
+                                   _rank(EVENT_KINDS)[event_cols["kind"]])
     event_cols = {k: v[order] for k, v in event_cols.items()}
 
     return {
