@@ -61,6 +61,13 @@ def _chain(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64)
     return _mix_one(z ^ (np.uint64(counter) * _M1 + _GOLDEN))
 
 
+@numba.njit(cache=True)
+def uniform_one(head: np.uint64, patient: int | np.int64, key: int | np.int64, counter: int | np.int64) -> float:
+    """One U(0, 1) draw for compiled code: what :func:`uniform` gives for the same key, with ``head`` the
+    stream's head (``streamstream_head(seed, process)``)."""
+    return (np.float64(_chain(head, np.int64(patient), np.int64(key), np.int64(counter)) >> _S11) + 0.5) * _TWO_M53
+
+
 @numba.vectorize(["uint64(uint64, int64, int64, int64)"], cache=True)
 def _hash_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64) -> np.uint64:
     return _chain(head, patient, key, counter)
@@ -72,7 +79,8 @@ def _uniform_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: n
 
 
 @functools.lru_cache(maxsize=64)
-def _head(seed: int, process: Process) -> np.uint64:
+def stream_head(seed: int, process: Process) -> np.uint64:
+    """The first word of a stream's chain: what compiled code passes to :func:`uniform_one`."""
     with np.errstate(over="ignore"):
         return np.uint64(_mix(np.array([seed], dtype=np.uint64) * _GOLDEN + np.uint64(int(process)))[0])
 
@@ -81,14 +89,14 @@ def hash64(
     seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
 ) -> NDArray[np.uint64]:
     """64 random bits for each element of the broadcast key arrays."""
-    return np.asarray(_hash_ufunc(_head(seed, process), _i64(patient), _i64(key), _i64(counter)), dtype=np.uint64)
+    return np.asarray(_hash_ufunc(stream_head(seed, process), _i64(patient), _i64(key), _i64(counter)), dtype=np.uint64)
 
 
 def uniform(
     seed: int, process: Process, patient: ArrayLike, key: ArrayLike = 0, counter: ArrayLike = 0
 ) -> NDArray[np.float64]:
     """U(0, 1), never exactly 0 or 1."""
-    return np.asarray(_uniform_ufunc(_head(seed, process), _i64(patient), _i64(key), _i64(counter)),
+    return np.asarray(_uniform_ufunc(stream_head(seed, process), _i64(patient), _i64(key), _i64(counter)),
                       dtype=np.float64)
 
 

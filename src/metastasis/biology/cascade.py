@@ -22,12 +22,11 @@ from numpy.typing import NDArray
 
 from metastasis.biology.dissemination import curve_h as _h
 from metastasis.biology.dissemination import curve_tau_at as _tau_at
-from metastasis.streams import _TWO_M53, _chain
+from metastasis.streams import uniform_one as _u
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-_S11 = np.uint64(11)
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 
@@ -47,11 +46,6 @@ def normal_quantile(u: float) -> float:
         if abs(step) <= 1e-16 * max(1.0, abs(z)):
             break
     return z if u <= 0.5 else -z
-
-
-@numba.njit(cache=True)
-def _u(head: np.uint64, gid: int | np.int64, lid: int | np.int64, counter: int | np.int64) -> float:
-    return (np.float64(_chain(head, np.int64(gid), np.int64(lid), np.int64(counter)) >> _S11) + 0.5) * _TWO_M53
 
 
 @numba.njit(cache=True)

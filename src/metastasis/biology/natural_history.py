@@ -459,7 +459,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
     taus, log_h, scalars = hist.curve.tables()
     new = cascade.run_cascade(
         rows, until_days,
-        int(v["engine.max_colonies_per_patient"]), streams._head(hist.seed, Process.NATURAL_HISTORY),
+        int(v["engine.max_colonies_per_patient"]), streams.stream_head(hist.seed, Process.NATURAL_HISTORY),
         v["dissemination.secondary_scale"], v["growth.metastasis_factor"], v["growth.lesion_log_sd"],
         taus, log_h, scalars, c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
         c["lam_ref"], c["h_ref"], c["next_level"], c["n_children"], c["t_seed"],

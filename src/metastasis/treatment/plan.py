@@ -8,6 +8,7 @@ treatment stream, keyed by the patient and the lesion or decision.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
@@ -16,7 +17,7 @@ from metastasis import streams
 from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
 from metastasis.care import METASTATIC, PALLIATIVE, CareState
-from metastasis.streams import Process
+from metastasis.streams import Process, uniform_one
 from metastasis.treatment import liver, radiotherapy
 from metastasis.treatment.cells import course_survivors
 from metastasis.vocabulary import (
@@ -87,29 +88,49 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
 
 def suppression_rates(state: CareState, rows: I64, t: float) -> None:
     """Set each lesion's growth rate for the therapies running at ``t`` (endocrine, anti-HER2)."""
-    les, v = state.lesions, state.values
-    pid = les.pid[rows]
-    # only lesions of women on a therapy, or still slowed by one that has stopped, can change rate
-    on_therapy = (state.endocrine_until > t) | (state.anti_her2_until > t)
-    on = on_therapy[pid] | (les.rate[rows] != les.base_rate[rows])
-    rows, pid = rows[on], pid[on]
-    if rows.size == 0:
-        return
-    a = state.patients.aggressiveness[pid]
-    resistant_p = np.minimum(1.0, v["systemic.suppression_resistant_share"] * a ** v["aggressiveness.beta_resistance"])
-    sensitive = _u(state, pid, les.lid[rows], _SUPPRESSION) >= resistant_p
-    factor = np.ones(rows.size)
-    er = np.asarray(SUBTYPE_ER_POSITIVE)[state.patients.subtype[pid]]
-    her2 = np.asarray(SUBTYPE_HER2_POSITIVE)[state.patients.subtype[pid]]
-    factor *= np.where(sensitive & er & (t < state.endocrine_until[pid]), v["endocrine.growth_factor"], 1.0)
-    factor *= np.where(sensitive & her2 & (t < state.anti_her2_until[pid]),
-                       v["anti_her2.growth_factor"] ** _reach(state, rows), 1.0)
-    target = les.base_rate[rows] * factor
-    change = target != les.rate[rows]
-    r = rows[change]
+    les, v, patients = state.lesions, state.values, state.patients
+    c = les.cols
+    r, target = _suppression_targets(
+        np.ascontiguousarray(rows, np.int64), t, streams.stream_head(state.seed, Process.TREATMENT),
+        state.hist.patient_id, patients.aggressiveness, patients.subtype, np.asarray(SUBTYPE_ER_POSITIVE),
+        np.asarray(SUBTYPE_HER2_POSITIVE), state.endocrine_until, state.anti_her2_until,
+        v["systemic.suppression_resistant_share"], v["aggressiveness.beta_resistance"], v["endocrine.growth_factor"],
+        v["anti_her2.growth_factor"], ORGAN_CODE["brain"], v["systemic.brain_penetration"], c["pid"], c["lid"],
+        c["organ"], c["rate"], c["base_rate"])
     awake = les.wake[r] <= t
-    state.hist.new_segment(les, r[awake], t, les.tau_at(t, r[awake]), target[change][awake])
-    les.set("rate", r[~awake], target[change][~awake])  # dormant: the segment starts at wake
+    state.hist.new_segment(les, r[awake], t, les.tau_at(t, r[awake]), target[awake])
+    les.set("rate", r[~awake], target[~awake])  # dormant: the segment starts at wake
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _suppression_targets(rows: I64, t: float, head: np.uint64, patient_id: I64, aggressiveness: F64,
+                         subtype: NDArray[np.int8], er_positive: BOOL, her2_positive: BOOL, endocrine_until: F64,
+                         anti_her2_until: F64, resistant_share: float, beta_resistance: float, endocrine_factor: float,
+                         anti_her2_factor: float, brain: int, brain_penetration: float, pid: I64, lid: I64,
+                         organ: NDArray[np.int8], rate: F64, base_rate: F64) -> tuple[I64, F64]:
+    # The rows whose rate must change at t, and the rate: a lesion resists a suppressing therapy with a
+    # probability rising with aggressiveness (one draw per lesion); anti-HER2 agents reach the brain in
+    # part. Only lesions of women on a therapy, or still slowed by one that stopped, can change.
+    changed = np.empty(rows.size, np.int64)
+    targets = np.empty(rows.size)
+    n = 0
+    for r in rows:
+        p = pid[r]
+        if not (endocrine_until[p] > t or anti_her2_until[p] > t or rate[r] != base_rate[r]):
+            continue
+        resistant_p = min(1.0, resistant_share * aggressiveness[p] ** beta_resistance)
+        sensitive = uniform_one(head, patient_id[p], lid[r], _SUPPRESSION) >= resistant_p
+        factor = 1.0
+        if sensitive and er_positive[subtype[p]] and t < endocrine_until[p]:
+            factor *= endocrine_factor
+        if sensitive and her2_positive[subtype[p]] and t < anti_her2_until[p]:
+            factor *= anti_her2_factor ** (brain_penetration if organ[r] == brain else 1.0)
+        target = base_rate[r] * factor
+        if target != rate[r]:
+            changed[n] = r
+            targets[n] = target
+            n += 1
+    return changed[:n], targets[:n]
 
 
 def adjuvant(state: CareState, operated: BOOL) -> None:
