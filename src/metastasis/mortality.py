@@ -11,12 +11,14 @@ import csv
 from functools import lru_cache
 from importlib import resources
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.vocabulary import DAYS_PER_YEAR, ORGANS
 
 F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
 
 VISCERAL: tuple[str, ...] = ("lung", "liver", "brain")
 
@@ -28,17 +30,75 @@ def organ_scales(values: dict[str, float]) -> tuple[F64, F64]:
     return scale, tolerance
 
 
+def hazard_constants(values: dict[str, float]) -> tuple[F64, F64, float, float, float]:
+    """Per organ scale (per day) and tolerance (mm^3), the exponent, and the whole-body scale and tolerance."""
+    scale, tolerance = organ_scales(values)
+    return (scale, tolerance, values["death.exponent"], values["death.scale_rest"],
+            values["death.total_tolerance_cm3"] * 1000.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hazard(burden: F64, scale: F64, tolerance: F64, q: float, body_scale: float, body_tolerance: float,
+            organ_out: F64) -> float:
+    # one patient: organ hazards into organ_out, and the total with the whole-body term
+    organs = 0.0
+    total_burden = 0.0
+    for o in range(burden.size):
+        organ_out[o] = scale[o] * (burden[o] / tolerance[o]) ** q
+        organs += organ_out[o]
+        total_burden += burden[o]
+    return organs + body_scale * (total_burden / body_tolerance) ** q
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hazards(burden: F64, scale: F64, tolerance: F64, q: float, body_scale: float, body_tolerance: float,
+             ) -> tuple[F64, F64]:
+    total = np.empty(burden.shape[0])
+    organ = np.empty(burden.shape)
+    for i in range(burden.shape[0]):
+        total[i] = _hazard(burden[i], scale, tolerance, q, body_scale, body_tolerance, organ[i])
+    return total, organ
+
+
 def cancer_hazard(burden_mm3: F64, values: dict[str, float]) -> tuple[F64, F64]:
     """Cancer death hazard (per day) of each patient, and each organ's share of it.
 
     ``burden_mm3`` has shape (patients, organs). Returns the total hazard (patients,) and the organ
     hazards (patients, organs); the whole-body term is in the total only.
     """
-    scale, tolerance = organ_scales(values)
-    q = values["death.exponent"]
-    organ = scale * (burden_mm3 / tolerance) ** q
-    body = values["death.scale_rest"] * (burden_mm3.sum(axis=1) / (values["death.total_tolerance_cm3"] * 1000.0)) ** q
-    return organ.sum(axis=1) + body, organ
+    return _hazards(np.ascontiguousarray(burden_mm3, np.float64), *hazard_constants(values))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def integrate_hazard(active: I64, burden: F64, t: float, t1: float, scale: F64, tolerance: F64, q: float,
+                     body_scale: float, body_tolerance: float, threshold: F64, cum: F64, h_prev: F64,
+                     death_days: F64, lethal: NDArray[np.int8]) -> None:
+    """One step of each ``active`` patient's cumulative hazard, from ``t`` to ``t1`` (trapezoid rule, from
+    ``h_prev`` to the hazard of ``burden`` at ``t1``): she dies where it reaches her ``threshold``
+    (linear within the step), of the organ with the highest hazard at ``t1``. Updates ``cum``,
+    ``h_prev``, ``death_days`` and ``lethal`` in place."""
+    organ = np.empty(burden.shape[1])
+    for i in range(active.size):
+        p = active[i]
+        h = _hazard(burden[i], scale, tolerance, q, body_scale, body_tolerance, organ)
+        add = 0.5 * (h_prev[p] + h) * (t1 - t)
+        if cum[p] + add >= threshold[p]:
+            death_days[p] = t + (threshold[p] - cum[p]) / add * (t1 - t)
+            lethal[p] = _argmax(organ)
+        cum[p] += add
+        h_prev[p] = h
+
+
+@numba.njit(cache=True)
+def _argmax(x: F64) -> int:
+    # np.argmax: the first maximum, or the first NaN
+    best = 0
+    for o in range(x.size):
+        if np.isnan(x[o]):
+            return o
+        if x[o] > x[best]:
+            best = o
+    return best
 
 
 @lru_cache(maxsize=1)
@@ -65,9 +125,3 @@ def other_cause_death_days(age_years: F64, exponential: F64) -> F64:
     beyond = target > cum[-1]
     death_age = np.where(beyond, edges[-1] + (target - cum[-1]) / mu[-1], np.interp(target, cum, edges))
     return (death_age - age_years) * DAYS_PER_YEAR
-
-
-def lethal_organ(organ_hazard: F64) -> NDArray[np.int8]:
-    """The organ whose death hazard is highest (the organ that killed, at the moment of death)."""
-    return np.argmax(organ_hazard, axis=1).astype(np.int8)
-

@@ -23,7 +23,7 @@ from metastasis.biology import natural_history as nh
 from metastasis.care import FOLLOWUP, METASTATIC, PALLIATIVE, CareState
 from metastasis.detection import schedule, symptoms
 from metastasis.detection.imaging import ExamRows, Scanner, record_hits
-from metastasis.mortality import cancer_hazard, lethal_organ
+from metastasis.mortality import cancer_hazard, hazard_constants, integrate_hazard
 from metastasis.streams import Process
 from metastasis.treatment import plan
 from metastasis.vocabulary import (
@@ -339,31 +339,18 @@ class _Hazard:
         if active.size == 0:
             return
         v = state.values
-        h, h_organ = cancer_hazard(burden, v)
-        add = 0.5 * (self.h_prev[active] + h) * (t1 - t)
-        dies = self.cum[active] + add >= self.threshold[active]
-        d = active[dies]
-        frac = (self.threshold[d] - self.cum[d]) / add[dies]
-        self.death_days[d] = t + frac * (t1 - t)
-        self.organ[d] = lethal_organ(h_organ[dies])
-        self.cum[active] += add
-        self.h_prev[active] = h
+        integrate_hazard(active, burden, t, t1, *hazard_constants(v), self.threshold, self.cum, self.h_prev,
+                         self.death_days, self.organ)
         _set_health(state, active, burden)
-        theta = self.theta
-        before = self.burden_prev[active]
-        crossed = (burden > theta) & ~(before > theta) & np.isnan(state.onset[active])
-        cp, co = np.nonzero(crossed)
-        if cp.size:
-            b0 = np.maximum(before[cp, co], 1e-12)
-            w = np.clip(np.log(theta[co] / b0) / np.log(burden[cp, co] / b0), 0.0, 1.0)
-            pts = active[cp]
+        at, co, w = symptoms.threshold_crossings(active, burden, self.burden_prev, state.onset, self.theta)
+        if at.size:
+            pts = active[at]
             gid = state.hist.patient_id[pts]
             onset = symptoms.onset_after_crossing(state.seed, gid, co, t + w * (t1 - t), v)
             state.onset[pts, co] = onset
             state.presentation[pts, co] = schedule.presentation_days(state.scenario, v, state.seed, gid, co, onset)
             state.events.add(pts, onset, "symptom_onset", co, -1,
                              np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
-        self.burden_prev[active] = burden
         _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
 
     def refresh(self, state: CareState, live: I64, decided: I64, t1: float) -> None:

@@ -7,6 +7,7 @@ crossing gives the same onset in every scenario (and in the symptom-only counter
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,6 +41,31 @@ def onset_after_crossing(seed: int, patient_id: I64, organ: I64, crossing_days: 
     """Day of symptom onset given the day the organ's burden crossed its threshold."""
     e = streams.exponential(seed, Process.NATURAL_HISTORY, patient_id, _ONSET_KEY - organ, 0)
     return np.asarray(crossing_days + e * values["symptoms.onset_mean_days"], dtype=np.float64)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def threshold_crossings(active: I64, burden: F64, burden_prev: F64, onset: F64, theta: F64,
+                        ) -> tuple[I64, I64, F64]:
+    """Organs of ``active`` patients whose burden passed its threshold ``theta`` during a step (above it at
+    the step's end, ``burden``, not at its start, ``burden_prev``) and that have no onset yet: their
+    position in ``active``, organ, and where in the step the crossing falls (0-1, log-linear in burden).
+    ``burden_prev`` of the active patients becomes ``burden``."""
+    n_organs = burden.shape[1]
+    at = np.empty(burden.size, np.int64)
+    organ = np.empty(burden.size, np.int64)
+    where = np.empty(burden.size)
+    m = 0
+    for i in range(active.size):
+        p = active[i]
+        for o in range(n_organs):
+            b, before = burden[i, o], burden_prev[p, o]
+            if b > theta[o] and not before > theta[o] and np.isnan(onset[p, o]):
+                b0 = max(before, 1e-12)
+                at[m], organ[m] = i, o
+                where[m] = min(max(np.log(theta[o] / b0) / np.log(b / b0), 0.0), 1.0)
+                m += 1
+            burden_prev[p, o] = b
+    return at[:m], organ[:m], where[:m]
 
 
 def onsets_before_diagnosis(hist: nh.History, lesions: nh.Lesions, values: dict[str, float]) -> F64:
