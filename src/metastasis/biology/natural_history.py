@@ -93,8 +93,14 @@ class Lesions:
         """Rows of the lesions of ``patients`` (batch indices), ascending: what
         ``np.nonzero(mask[pid])[0]`` gives, without scanning every row.
 
-        Each patient's rows form a chain in order of addition, extended by the rows added since the last call.
+        Each patient's rows form a chain in order of addition (:meth:`chains`).
         """
+        first, next_row = self.chains()
+        return _rows_of(np.ascontiguousarray(patients, dtype=np.int64), first, next_row, self._count)
+
+    def chains(self) -> tuple[I64, I64]:
+        """Each patient's rows as a chain in order of addition: the first row of each patient (-1: none) and
+        the next row of each row (-1: the last), extended by the rows added since the last call."""
         if self._linked < self.n:
             pid = self.pid
             size = int(pid[self._linked :].max()) + 1
@@ -108,7 +114,7 @@ class Lesions:
                 self._next = np.concatenate((self._next, extra))
             _link(pid, self._linked, self._first, self._last, self._next, self._count)
             self._linked = self.n
-        return _rows_of(np.ascontiguousarray(patients, dtype=np.int64), self._first, self._next, self._count)
+        return self._first, self._next
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
@@ -225,8 +231,6 @@ def _rows_of(patients: I64, first: I64, next_row: I64, count: I64) -> I64:
 def _organ_burden(rows: I64, wanted: NDArray[np.bool_], every: bool, t: float, cap: float, log_c: float,
                   n_organs: int, pid: I64, organ: NDArray[np.int8], wake: F64, ended: F64, t_ref: F64, tau_ref: F64,
                   rate: F64) -> tuple[I64, F64]:
-    # Lesions.volume_at's arithmetic per row: Gompertz age in the current segment, volume while awake
-    # and not ended
     n = wanted.size
     slot = np.full(n, -1, np.int64)
     for q in range(n):
@@ -250,16 +254,26 @@ def _organ_burden(rows: I64, wanted: NDArray[np.bool_], every: bool, t: float, c
     burden = np.zeros((n_active, n_organs))
     for r in rows:
         k = slot[pid[r]]
-        if k < 0 or not (t >= wake[r] and t < ended[r]):
-            continue
-        dt = t - t_ref[r]
-        if dt < 0.0:
-            dt = 0.0
-        tau = tau_ref[r] + rate[r] * dt
-        if tau < 0.0:
-            tau = 0.0
-        burden[k, organ[r]] += cap * np.exp(log_c * np.exp(-tau))
+        if k >= 0:
+            burden[k, organ[r]] += volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
     return active, burden
+
+
+@numba.njit(cache=True, error_model="numpy")
+def volume_one(t: float, wake: float, ended: float, t_ref: float, tau_ref: float, rate: float, cap: float,
+               log_c: float) -> float:
+    """:meth:`Lesions.volume_at` of one lesion (its columns' values) for compiled code: mm^3, 0 while dormant
+    and once ended; ``log_c`` is :func:`growth.log_ratio` of the capacity ``cap``. Scalars only, so that
+    callers' loops compile it inline (array arguments would cost a reference count per call)."""
+    if not (t >= wake and t < ended):
+        return 0.0
+    dt = t - t_ref
+    if dt < 0.0:
+        dt = 0.0
+    tau = tau_ref + rate * dt
+    if tau < 0.0:
+        tau = 0.0
+    return cap * np.exp(log_c * np.exp(-tau))
 
 
 @numba.njit(cache=True, error_model="numpy")

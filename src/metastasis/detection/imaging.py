@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from metastasis import streams
 from metastasis.biology import growth
-from metastasis.biology.natural_history import Lesions
-from metastasis.streams import Process
+from metastasis.biology.natural_history import Lesions, volume_one
+from metastasis.streams import Process, uniform_one
 from metastasis.vocabulary import (
     COVERAGE,
     DETECTED_BY,
@@ -69,11 +70,6 @@ class Imaging:
         d = np.asarray(diameter_mm, dtype=np.float64)
         s = self.s_max[m, o] / (1.0 + np.exp(-(d - self.d50_mm[m, o]) / self.width_mm[m, o]))
         return np.where(d >= self.visible_mm, s, 0.0)
-
-
-def conspicuity(seed: int, patient_id: ArrayLike, lesion_id: ArrayLike, modality: ArrayLike) -> F64:
-    """The lesion's fixed conspicuity draw for a modality."""
-    return streams.uniform(seed, Process.DETECTION, patient_id, lesion_id, _CONSPICUITY + np.asarray(modality))
 
 
 @dataclass
@@ -134,41 +130,62 @@ class Scanner:
     def evaluate(self, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: NDArray[np.int8],
                  organ: NDArray[np.int8], false_positives: bool = True) -> tuple[ExamRows, Hits]:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
-        n = len(pid)
-        les = self.lesions
-        t_min = float(time_days.min()) if n else 0.0
-        cand_rows = les.rows_of(pid)
-        cand_rows = cand_rows[les.ended[cand_rows] > t_min]
-        cand_key = les.pid[cand_rows] * N_ORGANS + les.organ[cand_rows]
-        order = np.argsort(cand_key, kind="stable")
-        cand_rows, cand_key = cand_rows[order], cand_key[order]
-        key = pid * N_ORGANS + organ
-        lo = np.searchsorted(cand_key, key, side="left")
-        hi = np.searchsorted(cand_key, key, side="right")
-        count = hi - lo
-        exam = np.repeat(np.arange(n), count)
-        starts = np.cumsum(count) - count
-        cand = np.repeat(lo - starts, count) + np.arange(int(count.sum()))
-        row = cand_rows[cand]
-        t = time_days[exam]
-        d = growth.diameter_from_volume(les.volume_at(t, self.capacity_mm3, row))
-        present = d >= self.imaging.visible_mm
-        s = self.imaging.sensitivity(modality[exam], organ[exam], d)
-        u = conspicuity(self.seed, self.patient_id[pid[exam]], les.lid[row], modality[exam])
-        seen = present & (u < s)
-        any_seen = np.bincount(exam[seen], minlength=n) > 0
-        any_present = np.bincount(exam[present], minlength=n) > 0
-        result = np.full(n, RESULT_CODE["tn"], dtype=np.int8)
-        result[any_present] = RESULT_CODE["fn"]
-        result[any_seen] = RESULT_CODE["tp"]
+        les, im, c = self.lesions, self.imaging, self.lesions.cols
+        first, next_row = les.chains()
+        result, hit_row, hit_exam = _evaluate(
+            np.ascontiguousarray(pid, np.int64), np.ascontiguousarray(time_days, np.float64),
+            np.ascontiguousarray(modality, np.int8), np.ascontiguousarray(organ, np.int8), first, next_row,
+            streams.stream_head(self.seed, Process.DETECTION), self.patient_id, im.s_max, im.d50_mm, im.width_mm,
+            im.visible_mm, self.capacity_mm3, growth.log_ratio(self.capacity_mm3), c["organ"], c["lid"], c["wake"],
+            c["ended"], c["t_ref"], c["tau_ref"], c["rate"])
+        any_present = result != RESULT_CODE["tn"]
         if false_positives:
             u_fp = streams.uniform(self.seed, Process.DETECTION, self.patient_id[pid],
                                    np.round(time_days * 16).astype(np.int64) * 16 + modality + _FALSE_POSITIVE, organ)
             fp = (~any_present) & (u_fp < self.imaging.false_positive[modality, organ])
             result[fp] = RESULT_CODE["fp"]
         rows = ExamRows(pid, time_days, modality, purpose, organ, result)
-        hits = Hits(row[seen], t[seen], modality[exam][seen], purpose[exam][seen])
+        hits = Hits(hit_row, time_days[hit_exam], modality[hit_exam], purpose[hit_exam])
         return rows, hits
+
+
+_TN, _FN, _TP = RESULT_CODE["tn"], RESULT_CODE["fn"], RESULT_CODE["tp"]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArray[np.int8], first: I64,
+              next_row: I64, head: np.uint64, patient_id: I64, s_max: F64, d50_mm: F64, width_mm: F64,
+              visible_mm: float, cap: float, log_c: float, lesion_organ: NDArray[np.int8], lid: I64, wake: F64,
+              ended: F64, t_ref: F64, tau_ref: F64, rate: F64) -> tuple[NDArray[np.int8], I64, I64]:
+    # Each exam-organ row meets the lesions of its patient in its organ (the patient's chain, in row
+    # order): a lesion is present from the visible size, seen when its conspicuity draw for the modality
+    # falls under the sensitivity at its diameter then. Result tn / fn / tp (false positives are added
+    # by the caller); the lesions seen and the exam row that saw each.
+    n = pid.size
+    result = np.full(n, _TN, np.int8)
+    hit_row = np.empty(16, np.int64)
+    hit_exam = np.empty(16, np.int64)
+    m = 0
+    for i in range(n):
+        p, t, mod, o = pid[i], time_days[i], modality[i], organ[i]
+        r = first[p] if p < first.size else -1
+        while r >= 0:
+            if lesion_organ[r] == o:
+                volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
+                d = np.cbrt(6.0 * volume / np.pi)
+                if d >= visible_mm:
+                    if result[i] == _TN:
+                        result[i] = _FN
+                    s = s_max[mod, o] / (1.0 + np.exp(-(d - d50_mm[mod, o]) / width_mm[mod, o]))
+                    if uniform_one(head, patient_id[p], lid[r], _CONSPICUITY + mod) < s:
+                        result[i] = _TP
+                        if m == hit_row.size:
+                            hit_row = np.concatenate((hit_row, np.empty(m, np.int64)))
+                            hit_exam = np.concatenate((hit_exam, np.empty(m, np.int64)))
+                        hit_row[m], hit_exam[m] = r, i
+                        m += 1
+            r = next_row[r]
+    return result, hit_row[:m], hit_exam[:m]
 
 
 def record_hits(lesions: Lesions, hits: Hits, capacity_mm3: float) -> I64:
