@@ -157,34 +157,48 @@ def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArr
               next_row: I64, head: np.uint64, patient_id: I64, s_max: F64, d50_mm: F64, width_mm: F64,
               visible_mm: float, cap: float, log_c: float, lesion_organ: NDArray[np.int8], lid: I64, wake: F64,
               ended: F64, t_ref: F64, tau_ref: F64, rate: F64) -> tuple[NDArray[np.int8], I64, I64]:
-    # Each exam-organ row meets the lesions of its patient in its organ (the patient's chain, in row
-    # order): a lesion is present from the visible size, seen when its conspicuity draw for the modality
-    # falls under the sensitivity at its diameter then. Result tn / fn / tp (false positives are added
-    # by the caller); the lesions seen and the exam row that saw each.
+    # Each exam-organ row meets the lesions of its patient in its organ: a lesion is present from the
+    # visible size, seen when its conspicuity draw for the modality falls under the sensitivity at its
+    # diameter then. The rows of one exam (same patient, day and modality; distinct organs) come together
+    # and walk the patient's lesions once. Result tn / fn / tp (false positives are added by the
+    # caller); the lesions seen and the exam row that saw each.
     n = pid.size
     result = np.full(n, _TN, np.int8)
     hit_row = np.empty(16, np.int64)
     hit_exam = np.empty(16, np.int64)
+    row_of_organ = np.full(s_max.shape[1], -1, np.int64)
     m = 0
-    for i in range(n):
-        p, t, mod, o = pid[i], time_days[i], modality[i], organ[i]
+    i = 0
+    while i < n:
+        p, t, mod = pid[i], time_days[i], modality[i]
+        j = i
+        row_of_organ[organ[i]] = i
+        while (j + 1 < n and pid[j + 1] == p and time_days[j + 1] == t and modality[j + 1] == mod
+               and row_of_organ[organ[j + 1]] < 0):
+            j += 1
+            row_of_organ[organ[j]] = j
         r = first[p] if p < first.size else -1
         while r >= 0:
-            if lesion_organ[r] == o:
+            k = row_of_organ[lesion_organ[r]]
+            if k >= 0:
+                o = organ[k]
                 volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
                 d = np.cbrt(6.0 * volume / np.pi)
                 if d >= visible_mm:
-                    if result[i] == _TN:
-                        result[i] = _FN
+                    if result[k] == _TN:
+                        result[k] = _FN
                     s = s_max[mod, o] / (1.0 + np.exp(-(d - d50_mm[mod, o]) / width_mm[mod, o]))
                     if uniform_one(head, patient_id[p], lid[r], _CONSPICUITY + mod) < s:
-                        result[i] = _TP
+                        result[k] = _TP
                         if m == hit_row.size:
                             hit_row = np.concatenate((hit_row, np.empty(m, np.int64)))
                             hit_exam = np.concatenate((hit_exam, np.empty(m, np.int64)))
-                        hit_row[m], hit_exam[m] = r, i
+                        hit_row[m], hit_exam[m] = r, k
                         m += 1
             r = next_row[r]
+        for k in range(i, j + 1):
+            row_of_organ[organ[k]] = -1
+        i = j + 1
     return result, hit_row[:m], hit_exam[:m]
 
 
