@@ -12,9 +12,9 @@ from scipy.special import ndtri
 from metastasis import cohort, parameters
 from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
-from metastasis.biology.cascade import normal_quantile
 from metastasis.biology.dissemination import SeedingCurve, _interp, expected_colonies
 from metastasis.scenario import load_scenario
+from metastasis.streams import normal_quantile
 from metastasis.vocabulary import ORIGIN_CODE
 
 

@@ -7,14 +7,12 @@ seeded and the colonies just founded are looked at again, until no tumour is due
 updated in place; the new colonies come back as arrays, in the order they were founded. The seeding curve
 is the one :class:`~metastasis.biology.dissemination.SeedingCurve` evaluates (its compiled scalar
 functions); exponentials and logarithms come from LLVM rather than NumPy's vectorised ones, and the
-normal quantile is :func:`normal_quantile`, so a few results differ from a NumPy evaluation in the last
-bits (on four scenarios of 20,000 women every discrete outcome was the same as with the NumPy passes,
-and no value moved by more than 3e-11 of itself).
+normal quantile is :func:`metastasis.streams.normal_quantile`, so a few results differ from a NumPy
+evaluation in the last bits (on four scenarios of 20,000 women every discrete outcome was the same as
+with the NumPy passes, and no value moved by more than 3e-11 of itself).
 """
 
 from __future__ import annotations
-
-import math
 
 import numba
 import numpy as np
@@ -22,30 +20,12 @@ from numpy.typing import NDArray
 
 from metastasis.biology.dissemination import curve_h as _h
 from metastasis.biology.dissemination import curve_tau_at as _tau_at
+from metastasis.streams import normal_quantile
 from metastasis.streams import uniform_one as _u
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-_SQRT2 = math.sqrt(2.0)
-_SQRT2PI = math.sqrt(2.0 * math.pi)
-
-
-@numba.njit(cache=True)
-def normal_quantile(u: float) -> float:
-    """Standard normal quantile of ``u`` in (0, 1), to within a few units in the last place of
-    ``scipy.special.ndtri``: Abramowitz & Stegun 26.2.23 as the start (error below 4.5e-4), then Newton
-    steps on the lower tail's ``erfc`` (the upper tail by symmetry; ``1 - u`` is exact there)."""
-    p = u if u <= 0.5 else 1.0 - u
-    t = math.sqrt(-2.0 * math.log(p))
-    z = -(t - (2.515517 + 0.802853 * t + 0.010328 * t * t)
-          / (1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t))
-    for _ in range(8):
-        step = (0.5 * math.erfc(-z / _SQRT2) - p) * _SQRT2PI * math.exp(0.5 * z * z)
-        z -= step
-        if abs(step) <= 1e-16 * max(1.0, abs(z)):
-            break
-    return z if u <= 0.5 else -z
 
 
 @numba.njit(cache=True)
