@@ -8,7 +8,7 @@ import numpy as np
 
 from metastasis import parameters
 from metastasis.biology import growth
-from metastasis.biology.natural_history import Lesions
+from metastasis.biology.lesions import Lesions
 from metastasis.detection.imaging import Imaging, Scanner
 from metastasis.vocabulary import MODALITY_CODE, ORGAN_CODE, RESULT_CODE
 

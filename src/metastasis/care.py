@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from metastasis.biology.natural_history import History, Lesions
+from metastasis.biology.lesions import Lesions
+from metastasis.biology.natural_history import History
 from metastasis.cohort import Patients
 from metastasis.scenario import Scenario
 from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE, N_ORGANS

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from metastasis import pathway, streams
 from metastasis.biology import growth
+from metastasis.biology import lesions as ls
 from metastasis.biology import natural_history as nh
 from metastasis.care import CareState, EventLog
 from metastasis.cohort import Patients, draw_patients, eligible_before_staging
@@ -39,7 +40,7 @@ class Course:
     """A batch's simulated course, before it is written as tables (see :mod:`metastasis.tables`)."""
 
     patients: Patients
-    lesions: nh.Lesions
+    lesions: ls.Lesions
     next_lid: I64
     events: EventLog
     exams: list[ExamRows]
@@ -100,8 +101,8 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     end_days = np.where(dead, death, horizon)
     rows = np.nonzero(lesions.ended > end_days[lesions.pid])[0]
     dying = dead[lesions.pid[rows]]
-    nh.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
-    nh.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
+    ls.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
+    ls.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
     # A size reached after the lesion's end was never there: a course applied after the woman's death in
     # the step she died (a scheduled adjuvant kill) can have recorded one (2 lesions in 10,000 women).
     for col in ("t_1mm", "t_2mm"):

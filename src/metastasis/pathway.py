@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from metastasis import streams
-from metastasis.biology import growth
+from metastasis.biology import lesions as ls
 from metastasis.biology import natural_history as nh
 from metastasis.care import FOLLOWUP, METASTATIC, PALLIATIVE, CareState
 from metastasis.detection import schedule, symptoms
@@ -87,16 +88,25 @@ def _mask(n: int, pid: I64) -> NDArray[np.bool_]:
 
 def _due_presentations(state: CareState, t1: float, dead: F64) -> tuple[I64, I64]:
     """(patient, organ) pairs whose symptoms bring the patient to care before ``t1`` and her death, not yet
-    presented, explained or in palliative care; in ``np.nonzero`` order.
+    presented, explained or in palliative care; in ``np.nonzero`` order."""
+    return _due_pairs(state.presentation, state.presented, state.known, state.mode, PALLIATIVE, t1, dead)
 
-    Most pairs never present: one comparison over the whole array picks the few candidates.
-    """
-    presentation = state.presentation.ravel()
-    flat = np.flatnonzero(presentation < t1)
-    sp, so = flat // N_ORGANS, flat % N_ORGANS
-    keep = (~state.presented.ravel()[flat] & ~state.known.ravel()[flat] & (state.mode[sp] != PALLIATIVE)
-            & (presentation[flat] < dead[sp]))
-    return sp[keep], so[keep]
+
+@numba.njit(cache=True)
+def _due_pairs(presentation: F64, presented: NDArray[np.bool_], known: NDArray[np.bool_], mode: NDArray[np.int8],
+               palliative: int, t1: float, dead: F64) -> tuple[I64, I64]:
+    # one pass over the (patient, organ) table: most pairs never present
+    n, n_organs = presentation.shape
+    sp = np.empty(n * n_organs, np.int64)
+    so = np.empty(n * n_organs, np.int64)
+    m = 0
+    for p in range(n):
+        for o in range(n_organs):
+            day = presentation[p, o]
+            if day < t1 and not presented[p, o] and not known[p, o] and mode[p] != palliative and day < dead[p]:
+                sp[m], so[m] = p, o
+                m += 1
+    return sp[:m], so[:m]
 
 
 def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: float) -> F64:
@@ -125,21 +135,12 @@ def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: floa
     hit = pair[order][pos] == key
     j = order[pos[hit]]
     r = np.nonzero(hit)[0]
-    tau_start = np.where(les.wake[rows[r]] <= t0, tau0[r], 0.0)
-    rate_r, start_r, wake_r = les.base_rate[rows[r]], start[r], les.wake[rows[r]]
-
-    def burden(t: F64) -> F64:
-        tau = tau_start + rate_r * np.maximum(t[j] - start_r, 0.0)
-        vol = np.where(t[j] >= wake_r, growth.volume_at_age(tau, cap), 0.0)
-        return np.asarray(np.bincount(j, weights=vol, minlength=len(pair)), dtype=np.float64)
-
+    # each lesion from t0 at its natural rate (from its wake if it still sleeps), as a growth segment
+    wake_r = les.wake[rows[r]]
+    segment = (wake_r, np.full(r.size, np.inf), start[r], np.where(wake_r <= t0, tau0[r], 0.0), les.base_rate[rows[r]])
     known_onset = state.onset[pid[p_idx], organ]
-    lo, hi = np.full(p_idx.size, t0), np.full(p_idx.size, horizon)
-    reaches = burden(hi) > theta[organ]
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        over = burden(mid) > theta[organ]
-        hi, lo = np.where(over, mid, hi), np.where(over, lo, mid)
+    reaches = ls.pair_burden(j, np.full(p_idx.size, horizon), *segment, cap) > theta[organ]
+    hi = ls.bisect_crossings(j, *segment, theta[organ], np.full(p_idx.size, t0), np.full(p_idx.size, horizon), cap)
     onset = symptoms.onset_after_crossing(state.seed, state.hist.patient_id[pid[p_idx]], organ, hi, v)
     onset = np.where(np.isnan(known_onset), np.where(reaches, onset, np.inf), known_onset)
     seen = schedule.presentation_days(state.scenario, v, state.seed, state.hist.patient_id[pid[p_idx]], organ,
@@ -268,7 +269,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             rows = rows[(les.organ[rows] < FIRST_DISTANT) & (les.ended[rows] > t1) & ~np.isnan(les.det_t[rows])]
             # a work-up's finding is dated after its exam (confirmation): resected once found
             day = np.maximum(les.det_t[rows], t1)
-            nh.end_lesions(les, rows, day, "resected", cap)
+            ls.end_lesions(les, rows, day, "resected", cap)
             when = np.full(n, t1)
             np.maximum.at(when, les.pid[rows], day)
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from metastasis import streams
 from metastasis.biology import growth
-from metastasis.biology.natural_history import Lesions, volume_one
+from metastasis.biology.lesions import Lesions, volume_one
 from metastasis.streams import Process, uniform_one
 from metastasis.vocabulary import (
     COVERAGE,

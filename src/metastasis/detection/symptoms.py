@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from metastasis import streams
 from metastasis.biology import growth
+from metastasis.biology import lesions as ls
 from metastasis.biology import natural_history as nh
 from metastasis.cohort import Patients
 from metastasis.streams import Process
@@ -68,19 +69,19 @@ def threshold_crossings(active: I64, burden: F64, burden_prev: F64, onset: F64, 
     return at[:m], organ[:m], where[:m]
 
 
-def onsets_before_diagnosis(hist: nh.History, lesions: nh.Lesions, values: dict[str, float]) -> F64:
+def onsets_before_diagnosis(hist: nh.History, lesions: ls.Lesions, values: dict[str, float]) -> F64:
     """Onset (days, NaN if none yet) of every distant organ already past its threshold at day 0."""
     n = len(hist.patient_id)
     cap = hist.capacity_mm3
     onset = np.full((n, N_ORGANS), np.nan)
-    burden = nh.organ_burden(lesions, np.zeros(n), n, cap)
+    burden = ls.organ_burden(lesions, np.zeros(n), n, cap)
     theta = thresholds_mm3(values)
     over = burden > theta
     over[:, :FIRST_DISTANT] = False
     p, o = np.nonzero(over)
     if p.size:
         birth = lesions.seeded[lesions.lid == 0]  # primary rows are the first n rows, in patient order
-        crossing = nh.crossing_days(lesions, p, o.astype(np.int8), theta[o], birth[p], np.zeros(len(p)), cap)
+        crossing = ls.crossing_days(lesions, p, o.astype(np.int8), theta[o], birth[p], np.zeros(len(p)), cap)
         onset[p, o] = onset_after_crossing(hist.seed, hist.patient_id[p], o, crossing, values)
     return onset
 

@@ -15,6 +15,7 @@ from scipy.special import ndtri
 
 from metastasis import streams
 from metastasis.biology import growth
+from metastasis.biology import lesions as ls
 from metastasis.biology import natural_history as nh
 from metastasis.care import METASTATIC, PALLIATIVE, CareState
 from metastasis.streams import Process, uniform_one
@@ -79,7 +80,7 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
     left = course_survivors(cells, sf, per_cell, les.u_res[rows], u_kill)
     dead = left <= 0
     # first sizes are recorded by end_lesions (extinct) and new_segment (the rest)
-    nh.end_lesions(les, rows[dead], t, "extinct", state.capacity_mm3)
+    ls.end_lesions(les, rows[dead], t, "extinct", state.capacity_mm3)
     keep = rows[~dead]
     tau = growth.age_at_volume(left[~dead] / growth.CELLS_PER_MM3, state.capacity_mm3)
     state.hist.new_segment(les, keep, t, tau, les.rate[keep])
@@ -150,7 +151,7 @@ def adjuvant(state: CareState, operated: BOOL) -> None:
     rows = np.nonzero(operated[les.pid] & np.isin(les.origin, [ORIGIN_CODE["primary"], ORIGIN_CODE["nodal"]]))[0]
     node_left = (les.origin[rows] == ORIGIN_CODE["nodal"]) & (
         _u(state, les.pid[rows], les.lid[rows], _NODE) < v["surgery.nodal_residual_probability"])
-    nh.end_lesions(les, rows[~node_left], 0.0, "resected", state.capacity_mm3)
+    ls.end_lesions(les, rows[~node_left], 0.0, "resected", state.capacity_mm3)
     rp = p[residual]
     cells = 10 ** (v["surgery.residual_cells_log10_median"]
                    + np.where((positive & bcs)[residual], v["surgery.residual_cells_log10_positive_margin"], 0.0)
@@ -342,7 +343,7 @@ def start_metastatic(state: CareState, pid: I64, t: float) -> None:
             r_rows = liver_rows[np.isin(les.pid[liver_rows], resect)]
             r0 = _u(state, resect, _R0) < v["liver.resection_r0"]
             r0_rows = r_rows[np.isin(les.pid[r_rows], resect[r0])]
-            nh.end_lesions(les, r0_rows, t, "resected", state.capacity_mm3)
+            ls.end_lesions(les, r0_rows, t, "resected", state.capacity_mm3)
             kill(state, r_rows[~np.isin(les.pid[r_rows], resect[r0])], t, 1e-4, _R1, resistance=False)
             state.events.add(resect, t, "treatment_start", ORGAN_CODE["liver"], -1, "resection:liver")
             _toxic_death(state, resect, t, v["liver.resection_mortality"], _R1)
