@@ -44,7 +44,8 @@ def _hazard(burden: F64, scale: F64, tolerance: F64, q: float, body_scale: float
     organs = 0.0
     total_burden = 0.0
     for o in range(burden.size):
-        organ_out[o] = scale[o] * (burden[o] / tolerance[o]) ** q
+        # most organs hold nothing: 0 ** q is 0 (q > 0), without the cost of a power
+        organ_out[o] = scale[o] * (burden[o] / tolerance[o]) ** q if burden[o] != 0.0 else 0.0
         organs += organ_out[o]
         total_burden += burden[o]
     return organs + body_scale * (total_burden / body_tolerance) ** q
