@@ -47,3 +47,49 @@ def test_ending_a_lesion_records_the_sizes_it_reached_before() -> None:
     np.testing.assert_allclose(store.t_1mm, [tau_1mm / 1e-3] * 2)
     np.testing.assert_allclose(store.t_2mm[0], t_2mm)
     assert np.isnan(store.t_2mm[1])
+
+
+def test_organ_burden_sums_each_patients_volumes_by_organ() -> None:
+    """The compiled burden equals the volumes of the lesion store summed per (patient, organ); a patient
+    without a listed lesion is left out unless every wanted patient is asked for."""
+    rng = np.random.default_rng(8)
+    capacity = 1e6
+    store = ls.Lesions()
+    m = 500
+    pid = rng.integers(0, 40, m)
+    zeros = np.zeros(m)
+    store.append(pid=pid, lid=np.arange(m), organ=rng.integers(0, 8, m).astype(np.int8),
+                 origin=np.zeros(m, np.int8), parent=np.zeros(m, np.int64), seeded=zeros,
+                 wake=rng.uniform(0, 400, m), rate=rng.uniform(1e-3, 1e-2, m), seed_rate=zeros,
+                 next_level=zeros + np.inf, n_children=np.zeros(m, np.int32),
+                 ended=np.where(rng.random(m) < 0.2, rng.uniform(0, 600, m), np.inf), end_reason=np.zeros(m, np.int8))
+    rows = np.sort(rng.choice(m, 300, replace=False))
+    wanted = np.zeros(45, bool)
+    wanted[rng.choice(45, 30, replace=False)] = True
+    t = 500.0
+    expected = np.zeros((45, 8))
+    np.add.at(expected, (pid[rows], store.organ[rows]), store.volume_at(t, capacity, rows))
+    active, burden = store.organ_burden(rows, wanted, t, capacity)
+    np.testing.assert_array_equal(active, np.nonzero(wanted & np.isin(np.arange(45), pid[rows]))[0])
+    np.testing.assert_allclose(burden, expected[active], rtol=1e-13)
+    every, burden_all = store.organ_burden(rows, wanted, t, capacity, every=True)
+    np.testing.assert_array_equal(every, np.nonzero(wanted)[0])
+    np.testing.assert_allclose(burden_all, expected[every], rtol=1e-13)
+
+
+def test_crossing_day_of_one_lesion_is_the_gompertz_closed_form() -> None:
+    """One lesion growing from one cell at rate a from its wake day w crosses volume V at
+    w + tau(V) / a; the bisection over 40 halvings of 10,000 days finds it to a hundredth of a day."""
+    from metastasis.biology import growth
+
+    capacity, rate, wake = 1e6, 2e-3, 100.0
+    store = ls.Lesions()
+    _append(store, np.array([0]))
+    store.set("wake", np.array([0]), wake)
+    store.set("t_ref", np.array([0]), wake)
+    store.set("rate", np.array([0]), rate)
+    threshold = 1000.0
+    day = ls.crossing_days(store, np.array([0]), np.array([0], np.int8), np.array([threshold]), np.array([0.0]),
+                           np.array([10_000.0]), capacity)
+    exact = wake + float(growth.age_at_volume(threshold, capacity)) / rate
+    assert abs(day[0] - exact) < 0.01
