@@ -58,7 +58,7 @@ _SEEDING_INPUTS = frozenset({"lam_ref", "tau_ref", "t_ref", "rate", "next_level"
 
 
 @functools.lru_cache(maxsize=16)
-def _first_size_ages(capacity_mm3: float) -> tuple[float, float]:
+def first_size_ages(capacity_mm3: float) -> tuple[float, float]:
     """Gompertz ages at which a lesion reaches 1 mm and 2 mm in diameter."""
     one, two = (float(growth.age_at_volume(growth.volume_from_diameter(d), capacity_mm3)) for d in (1.0, 2.0))
     return one, two
@@ -178,10 +178,10 @@ class Lesions:
     def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
         """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
         now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
-        one, two = _first_size_ages(capacity_mm3)
+        one, two = first_size_ages(capacity_mm3)
         c = self.cols
-        _record_first_sizes(np.asarray(rows, np.int64), now, one, two, c["tau_ref"], c["rate"], c["t_ref"], c["wake"],
-                            c["ended"], c["t_1mm"], c["t_2mm"])
+        record_first_sizes_rows(np.asarray(rows, np.int64), now, one, two, c["tau_ref"], c["rate"], c["t_ref"],
+                                c["wake"], c["ended"], c["t_1mm"], c["t_2mm"])
 
 
 @numba.njit(cache=True)
@@ -270,11 +270,12 @@ def volume_one(t: float, wake: float, ended: float, t_ref: float, tau_ref: float
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _record_first_sizes(rows: I64, now: F64, tau_one: float, tau_two: float, tau_ref: F64, rate: F64, t_ref: F64,
-                        wake: F64, ended: F64, t_1mm: F64, t_2mm: F64) -> None:
-    # One pass, no temporaries (called at every segment change and end). Plain arithmetic and comparisons
-    # only: the first day the Gompertz age reaches the target in the current segment, if that is by
-    # ``now`` and before the lesion ended.
+def record_first_sizes_rows(rows: I64, now: F64, tau_one: float, tau_two: float, tau_ref: F64, rate: F64,
+                            t_ref: F64, wake: F64, ended: F64, t_1mm: F64, t_2mm: F64) -> None:
+    """:meth:`Lesions.record_first_sizes` for compiled code (``now`` one day per row; ``tau_one``, ``tau_two``
+    from :func:`first_size_ages`): the first day the Gompertz age reaches 1 and 2 mm in the current
+    segment, if that is by ``now`` and before the lesion ended. Plain arithmetic, no temporaries (called
+    at every segment change and end)."""
     for i in range(rows.size):
         r = rows[i]
         if wake[r] > now[i]:  # dormant: its segment starts after now

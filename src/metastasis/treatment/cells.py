@@ -20,9 +20,12 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from metastasis.streams import normal_quantile
+from metastasis.biology.dissemination import curve_h
+from metastasis.biology.lesions import record_first_sizes_rows, volume_one
+from metastasis.streams import normal_quantile, uniform_one
 
 F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
 
 #: Below this many trials the binomial is inverted exactly; above, Poisson or normal approximations.
 EXACT_TRIALS = 1000
@@ -86,13 +89,18 @@ def binomial_one(n: float, p: float, u: float) -> float:
 
 
 @numba.njit(cache=True)
+def survivors_one(cells: float, surviving_fraction: float, resistant_per_cell: float, u_resistant: float,
+                  u_kill: float) -> float:
+    """Cells of one colony left after a course (see :func:`course_survivors`), for compiled code."""
+    resistant = min(poisson_one(cells * resistant_per_cell, u_resistant), cells)
+    return min(binomial_one(cells - resistant, surviving_fraction, u_kill) + resistant, cells)
+
+
+@numba.njit(cache=True)
 def _survivors(cells: F64, surviving_fraction: F64, resistant_per_cell: F64, u_resistant: F64, u_kill: F64) -> F64:
     out = np.empty(cells.size)
     for i in range(cells.size):
-        n = cells[i]
-        resistant = min(poisson_one(n * resistant_per_cell[i], u_resistant[i]), n)
-        sensitive = binomial_one(n - resistant, surviving_fraction[i], u_kill[i])
-        out[i] = min(sensitive + resistant, n)
+        out[i] = survivors_one(cells[i], surviving_fraction[i], resistant_per_cell[i], u_resistant[i], u_kill[i])
     return out
 
 
@@ -140,3 +148,45 @@ def course_survivors(cells: ArrayLike, surviving_fraction: ArrayLike, resistant_
     args = (cells, surviving_fraction, resistant_per_cell, u_resistant, u_kill)
     shape = np.broadcast(*(np.asarray(a) for a in args)).shape
     return _survivors(*(_flat(a, shape) for a in args)).reshape(shape)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def apply_course(rows: I64, t: float, surviving_fraction: F64, resistant_per_cell: F64, head: np.uint64,
+                 counter: int, extinct: int, cap: float, log_c: float, tau_one: float, tau_two: float,
+                 taus: F64, log_h: F64, curve: F64, patient_id: I64, pid: I64, lid: I64, wake: F64, ended: F64,
+                 end_reason: NDArray[np.int8], t_ref: F64, tau_ref: F64, rate: F64, seed_rate: F64, lam_ref: F64,
+                 h_ref: F64, t_seed: F64, u_res: F64, t_1mm: F64, t_2mm: F64) -> I64:
+    """A course at day ``t`` on lesions ``rows`` (awake and alive then; per row its surviving fraction and
+    resistant cells per cell): survivors by :func:`survivors_one` (kill draw keyed
+    by the lesion and ``counter``); a colony left with no cell ends, ``extinct``; the others start a new
+    growth segment from the cells left (seeding level carried over, caches invalidated). First-size days
+    are recorded before either. Returns the rows made extinct."""
+    record_first_sizes_rows(rows, np.full(rows.size, t), tau_one, tau_two, tau_ref, rate, t_ref, wake, ended, t_1mm,
+                            t_2mm)
+    scale = curve[6]
+    dead = np.empty(rows.size, np.int64)
+    n_dead = 0
+    for i in range(rows.size):
+        r = rows[i]
+        volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
+        cells = max(np.rint(volume * 1e6), 1.0) if volume > 0.0 else 0.0
+        u_kill = uniform_one(head, patient_id[pid[r]], lid[r], counter)
+        left = survivors_one(cells, surviving_fraction[i], resistant_per_cell[i], u_res[r], u_kill)
+        if left <= 0.0:
+            ended[r] = t
+            end_reason[r] = extinct
+            dead[n_dead] = r
+            n_dead += 1
+            continue
+        # the seeding level at t in the old segment, then the new segment from the cells left
+        if np.isnan(h_ref[r]):
+            h_ref[r] = curve_h(tau_ref[r], taus, log_h, curve)
+        if t > t_ref[r]:
+            tau1 = tau_ref[r] + rate[r] * max(t - t_ref[r], 0.0)
+            lam_ref[r] = lam_ref[r] + seed_rate[r] / rate[r] * scale * (curve_h(tau1, taus, log_h, curve) - h_ref[r])
+        v = min(max(left / 1e6, 1e-6), cap)
+        tau_ref[r] = -np.log(np.log(v / cap) / log_c)
+        t_ref[r] = t
+        t_seed[r] = np.nan
+        h_ref[r] = np.nan
+    return dead[:n_dead]

@@ -20,11 +20,12 @@ from metastasis.biology import natural_history as nh
 from metastasis.care import METASTATIC, PALLIATIVE, CareState
 from metastasis.streams import Process, uniform_one
 from metastasis.treatment import liver, radiotherapy
-from metastasis.treatment.cells import course_survivors
+from metastasis.treatment.cells import apply_course
 from metastasis.vocabulary import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     DETAIL_CODE,
+    END_CODE,
     FIRST_DISTANT,
     MAX_LINES,
     ORGAN_CODE,
@@ -72,19 +73,19 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
     rows = rows[ok]
     if rows.size == 0:
         return rows
-    cells = les.cells_at(t, state.capacity_mm3, rows)
-    pid = les.pid[rows]
-    a = state.patients.aggressiveness[pid]
-    per_cell = v["chemotherapy.resistant_fraction"] * a ** v["aggressiveness.beta_resistance"] if resistance else 0.0
-    u_kill = _u(state, pid, les.lid[rows], int(t) * 8 + kind)
-    left = course_survivors(cells, sf, per_cell, les.u_res[rows], u_kill)
-    dead = left <= 0
-    # first sizes are recorded by end_lesions (extinct) and new_segment (the rest)
-    ls.end_lesions(les, rows[dead], t, "extinct", state.capacity_mm3)
-    keep = rows[~dead]
-    tau = growth.age_at_volume(left[~dead] / growth.CELLS_PER_MM3, state.capacity_mm3)
-    state.hist.new_segment(les, keep, t, tau, les.rate[keep])
-    return rows[dead]
+    if resistance:
+        a = state.patients.aggressiveness[les.pid[rows]]
+        per_cell = v["chemotherapy.resistant_fraction"] * a ** v["aggressiveness.beta_resistance"]
+    else:
+        per_cell = np.zeros(rows.size)
+    cap, c = state.capacity_mm3, les.cols
+    one, two = ls.first_size_ages(cap)
+    return apply_course(
+        np.ascontiguousarray(rows, np.int64), t, np.ascontiguousarray(sf), np.ascontiguousarray(per_cell, np.float64),
+        streams.stream_head(state.seed, Process.TREATMENT), int(t) * 8 + kind, END_CODE["extinct"], cap,
+        growth.log_ratio(cap), one, two, *state.hist.curve.tables(), state.hist.patient_id, c["pid"], c["lid"],
+        c["wake"], c["ended"], c["end_reason"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"], c["lam_ref"],
+        c["h_ref"], c["t_seed"], c["u_res"], c["t_1mm"], c["t_2mm"])
 
 
 def suppression_rates(state: CareState, rows: I64, t: float) -> None:
