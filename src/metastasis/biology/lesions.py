@@ -155,10 +155,13 @@ class Lesions:
 
     def volume_at(self, time_days: F64 | float, capacity_mm3: float, rows: I64 | None = None) -> F64:
         """Volume (mm^3) at ``time_days`` (scalar or one per row); 0 while dormant and once ended."""
-        sl = slice(None) if rows is None else rows
-        t = np.asarray(time_days)
-        alive = (t >= self.wake[sl]) & (t < self.ended[sl])
-        return np.where(alive, growth.volume_at_age(self.tau_at(t, rows), capacity_mm3), 0.0)
+        r = np.arange(self.n) if rows is None else np.ascontiguousarray(rows, np.int64)
+        t = np.ascontiguousarray(time_days, np.float64).reshape(-1)
+        if t.size not in (1, r.size):
+            raise ValueError(f"volume_at: {t.size} days for {r.size} rows")
+        c = self.cols
+        return _volumes(r, t, capacity_mm3, growth.log_ratio(capacity_mm3), c["wake"], c["ended"], c["t_ref"],
+                        c["tau_ref"], c["rate"]).reshape(np.shape(rows) if rows is not None else (self.n,))
 
     def organ_burden(self, rows: I64, wanted: NDArray[np.bool_], time_days: float, capacity_mm3: float,
                      every: bool = False) -> tuple[I64, F64]:
@@ -250,6 +253,17 @@ def _organ_burden(rows: I64, wanted: NDArray[np.bool_], every: bool, t: float, c
         if k >= 0:
             burden[k, organ[r]] += volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
     return active, burden
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _volumes(rows: I64, t: F64, cap: float, log_c: float, wake: F64, ended: F64, t_ref: F64, tau_ref: F64,
+             rate: F64) -> F64:
+    # t: one day for all rows, or one per row
+    out = np.empty(rows.size)
+    for i in range(rows.size):
+        r = rows[i]
+        out[i] = volume_one(t[i] if t.size > 1 else t[0], wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
+    return out
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -212,7 +212,7 @@ def record_hits(lesions: Lesions, hits: Hits, capacity_mm3: float) -> I64:
     by = np.where(hits.purpose == PURPOSE_CODE["symptoms"], len(DETECTED_BY) - 1, hits.modality + 1).astype(np.int8)
     order = np.lexsort((by, hits.time_days, hits.row))
     r = hits.row[order]
-    lead = np.r_[True, r[1:] != r[:-1]]
+    lead = np.concatenate(([True], r[1:] != r[:-1]))
     pick = order[lead]
     rows, t = hits.row[pick], hits.time_days[pick]
     new = np.isnan(lesions.det_t[rows]) | (t < lesions.det_t[rows])

@@ -94,7 +94,8 @@ def _unique_exams(pid: I64, time_days: F64, modality: NDArray[np.int8]) -> tuple
     """Exams sorted by (patient, day, modality) with repeats (two reasons, one exam) removed."""
     order = np.lexsort((modality, time_days, pid))
     p, t, m = pid[order], time_days[order], modality[order]
-    new = np.r_[True, (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (m[1:] != m[:-1])] if p.size else np.zeros(0, bool)
+    changed = (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (m[1:] != m[:-1])
+    new = np.concatenate(([True], changed)) if p.size else np.zeros(0, bool)
     return p[new], t[new], m[new]
 
 
