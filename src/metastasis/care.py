@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from metastasis.biology.lesions import Lesions
 from metastasis.biology.natural_history import History
@@ -24,37 +24,39 @@ I64 = NDArray[np.int64]
 FOLLOWUP, METASTATIC, PALLIATIVE = 0, 1, 2
 
 
-def _column(value: ArrayLike, n: int, dtype: type) -> NDArray[Any]:
-    """``value`` (a scalar or n values) as a new array of n elements of ``dtype``."""
-    a = np.asarray(value)
-    if a.ndim == 0:
-        return np.full(n, a, dtype)
-    return a.astype(dtype) if a.shape == (n,) else np.array(np.broadcast_to(a, (n,)), dtype)
-
-
 class EventLog:
-    """Events as column arrays: batch patient index, day, kind, organ (+1; 0 none), lesion id (-1 none), detail."""
+    """Events as column arrays: batch patient index, day, kind, organ (+1; 0 none), lesion id (-1 none), detail.
+
+    :meth:`add` keeps what it is given (a scalar stands for every event of the call) and :meth:`arrays`
+    builds the columns once: the pathway adds events thousands of times a batch, mostly a few at a time.
+    """
 
     def __init__(self) -> None:
-        self.parts: list[tuple[I64, F64, I64, I64, I64, I64]] = []
+        self.parts: list[tuple[I64, Any, int, Any, Any, Any]] = []
 
     def add(self, pid: I64, time_days: F64 | float, kind: str, organ: I64 | int = -1, lesion_id: I64 | int = -1,
             detail: str | I64 = "") -> None:
-        n = len(pid)
-        if n == 0:
+        if len(pid) == 0:
             return
-        det = np.full(n, DETAIL_CODE[detail]) if isinstance(detail, str) else np.asarray(detail, np.int64)
-        self.parts.append((
-            np.asarray(pid, np.int64), _column(time_days, n, np.float64), np.full(n, EVENT_CODE[kind], np.int64),
-            _column(np.asarray(organ) + 1, n, np.int64), _column(lesion_id, n, np.int64), det,
-        ))
+        self.parts.append((np.asarray(pid, np.int64), time_days, EVENT_CODE[kind], np.asarray(organ) + 1, lesion_id,
+                           DETAIL_CODE[detail] if isinstance(detail, str) else detail))
 
     def arrays(self) -> tuple[I64, F64, I64, I64, I64, I64]:
         if not self.parts:
             z = np.zeros(0, np.int64)
             return z, np.zeros(0), z, z, z, z
-        cols = [np.concatenate([p[i] for p in self.parts]) for i in range(6)]
-        return cols[0], cols[1].astype(np.float64), cols[2], cols[3], cols[4], cols[5]
+        lengths = np.array([len(p[0]) for p in self.parts])
+        starts = np.concatenate(([0], np.cumsum(lengths)))
+        cols: list[np.ndarray] = [np.concatenate([p[0] for p in self.parts])]
+        for i, dtype in ((1, np.float64), (2, np.int64), (3, np.int64), (4, np.int64), (5, np.int64)):
+            # scalars repeated over their events in one pass, then the parts given as arrays
+            values = [p[i] for p in self.parts]
+            scalar = [np.ndim(v) == 0 for v in values]
+            col = np.repeat(np.array([v if s else 0 for v, s in zip(values, scalar, strict=True)], dtype), lengths)
+            for k in np.flatnonzero(~np.array(scalar)):
+                col[starts[k]:starts[k + 1]] = values[k]
+            cols.append(col)
+        return cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
 
 
 @dataclass
