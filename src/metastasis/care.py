@@ -51,7 +51,7 @@ class EventLog:
         for i, dtype in ((1, np.float64), (2, np.int64), (3, np.int64), (4, np.int64), (5, np.int64)):
             # scalars repeated over their events in one pass, then the parts given as arrays
             values = [p[i] for p in self.parts]
-            scalar = [np.ndim(v) == 0 for v in values]
+            scalar = [getattr(v, "ndim", 0) == 0 for v in values]  # Python and NumPy scalars, 0-d arrays
             col = np.repeat(np.array([v if s else 0 for v, s in zip(values, scalar, strict=True)], dtype), lengths)
             for k in np.flatnonzero(~np.array(scalar)):
                 col[starts[k]:starts[k + 1]] = values[k]
