@@ -274,3 +274,21 @@ def test_no_decision_follows_a_death_in_the_same_step() -> None:
     decided = np.isin(kind, [EVENT_CODE[k] for k in ("detection", "progression", "not_treated", "palliative_care")])
     assert (course.death_cause == 1).sum() > 500
     assert not (late & (decided | ((kind == EVENT_CODE["treatment_start"]) & ~planned))).any()
+
+
+def test_event_log_keeps_what_it_was_given() -> None:
+    """Scalars stand for every event of a call, arrays are copied (a caller may reuse its array), and the
+    columns come back in the order of the calls."""
+    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE
+
+    log = EventLog()
+    day = np.array([5.0, 6.0])
+    log.add(np.array([3, 4]), day, "progression", 2, -1, "line1")
+    day[:] = 99.0
+    log.add(np.zeros(0, np.int64), 1.0, "progression")  # nothing
+    log.add(np.array([7]), 8.0, "symptom_onset", np.array([5]), np.array([11]), np.array([DETAIL_CODE["pain"]]))
+    pid, t, kind, organ, lid, detail = log.arrays()
+    assert pid.tolist() == [3, 4, 7] and t.tolist() == [5.0, 6.0, 8.0]
+    assert kind.tolist() == [EVENT_CODE["progression"]] * 2 + [EVENT_CODE["symptom_onset"]]
+    assert organ.tolist() == [3, 3, 6] and lid.tolist() == [-1, -1, 11]
+    assert detail.tolist() == [DETAIL_CODE["line1"]] * 2 + [DETAIL_CODE["pain"]]

@@ -24,6 +24,10 @@ I64 = NDArray[np.int64]
 FOLLOWUP, METASTATIC, PALLIATIVE = 0, 1, 2
 
 
+def _kept(value: Any) -> Any:
+    return value.copy() if isinstance(value, np.ndarray) and value.ndim else value
+
+
 class EventLog:
     """Events as column arrays: batch patient index, day, kind, organ (+1; 0 none), lesion id (-1 none), detail.
 
@@ -38,8 +42,9 @@ class EventLog:
             detail: str | I64 = "") -> None:
         if len(pid) == 0:
             return
-        self.parts.append((np.asarray(pid, np.int64), time_days, EVENT_CODE[kind], np.asarray(organ) + 1, lesion_id,
-                           DETAIL_CODE[detail] if isinstance(detail, str) else detail))
+        # arrays are copied: a caller may change its array after the call
+        self.parts.append((np.array(pid, np.int64), _kept(time_days), EVENT_CODE[kind], np.asarray(organ) + 1,
+                           _kept(lesion_id), DETAIL_CODE[detail] if isinstance(detail, str) else _kept(detail)))
 
     def arrays(self) -> tuple[I64, F64, I64, I64, I64, I64]:
         if not self.parts:
