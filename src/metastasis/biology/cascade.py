@@ -1,7 +1,7 @@
 """The seeding cascade compiled (Numba): every colony founded before a time limit, one pass at a time.
 
-:func:`metastasis.biology.natural_history.seed_until` filters the tumours that may seed and calls
-:func:`run_cascade`, which does what the NumPy passes did: in each pass every due tumour founds its next
+:func:`metastasis.biology.natural_history.seed_until` filters the tumours that may seed (:func:`may_seed`)
+and calls :func:`run_cascade`, which does what the NumPy passes did: in each pass every due tumour founds its next
 colony (in order of seeding day within a patient, up to the per-patient cap), and the tumours that just
 seeded and the colonies just founded are looked at again, until no tumour is due. Parents' columns are
 updated in place; the new colonies come back as arrays, in the order they were founded. The seeding curve
