@@ -43,3 +43,18 @@ def test_doubling_time_round_trip_and_meaning() -> None:
 def test_volume_is_one_cell_before_growth_and_below_capacity_always() -> None:
     assert np.isclose(growth.volume_at_age(0.0, K), growth.CELL_VOLUME_MM3)
     assert np.all(growth.volume_at_age(np.linspace(0, 60, 100), K) <= K)
+
+
+def test_compiled_one_value_forms_match_the_array_forms() -> None:
+    """The scalar closed forms compiled loops use give the array forms' values (to rounding: LLVM's exp,
+    log and cbrt against NumPy's), including ages below 0 and volumes outside one cell .. capacity."""
+    cap = 4.19e6
+    log_c = growth.log_ratio(cap)
+    tau = np.concatenate(([-1.0, 0.0], np.linspace(1e-3, 25.0, 500)))
+    np.testing.assert_allclose([growth.volume_at_age_one(x, cap, log_c) for x in tau], growth.volume_at_age(tau, cap),
+                               rtol=1e-13)
+    volume = np.concatenate(([1e-9, 1e-6], np.geomspace(1e-5, cap * 0.999, 500), [cap * 2]))
+    np.testing.assert_allclose([growth.age_at_volume_one(v, cap, log_c) for v in volume],
+                               growth.age_at_volume(volume, cap), rtol=1e-13)
+    np.testing.assert_allclose([growth.diameter_one(v) for v in volume], growth.diameter_from_volume(volume),
+                               rtol=1e-15)

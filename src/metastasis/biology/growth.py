@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -75,3 +76,27 @@ def volume_at_time(time_days: ArrayLike, wake_days: ArrayLike, rate_per_day: Arr
 def time_to_volume(volume_mm3: ArrayLike, rate_per_day: ArrayLike, capacity_mm3: float) -> F64:
     """Days a lesion of Gompertz rate ``rate_per_day`` takes to grow from one cell to ``volume_mm3``."""
     return age_at_volume(volume_mm3, capacity_mm3) / np.asarray(rate_per_day, dtype=np.float64)
+
+
+# The same closed forms for one value, for compiled loops (scalar arguments only: an array argument to a
+# compiled function costs a reference count per call). ``log_c`` is :func:`log_ratio` of the capacity.
+@numba.njit(cache=True, error_model="numpy")
+def volume_at_age_one(tau: float, capacity_mm3: float, log_c: float) -> float:
+    """:func:`volume_at_age` of one Gompertz age."""
+    if tau < 0.0:
+        tau = 0.0
+    return capacity_mm3 * np.exp(log_c * np.exp(-tau))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def age_at_volume_one(volume_mm3: float, capacity_mm3: float, log_c: float) -> float:
+    """:func:`age_at_volume` of one volume."""
+    v = min(max(volume_mm3, CELL_VOLUME_MM3), capacity_mm3)
+    return -np.log(np.log(v / capacity_mm3) / log_c)
+
+
+@numba.njit(cache=True)
+def diameter_one(volume_mm3: float) -> float:
+    """:func:`diameter_from_volume` of one volume."""
+    return np.cbrt(6.0 * volume_mm3 / np.pi)
+

@@ -277,10 +277,7 @@ def volume_one(t: float, wake: float, ended: float, t_ref: float, tau_ref: float
     dt = t - t_ref
     if dt < 0.0:
         dt = 0.0
-    tau = tau_ref + rate * dt
-    if tau < 0.0:
-        tau = 0.0
-    return cap * np.exp(log_c * np.exp(-tau))
+    return growth.volume_at_age_one(tau_ref + rate * dt, cap, log_c)
 
 
 @numba.njit(cache=True, error_model="numpy")

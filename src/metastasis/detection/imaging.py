@@ -183,7 +183,7 @@ def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArr
             if k >= 0:
                 o = organ[k]
                 volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
-                d = np.cbrt(6.0 * volume / np.pi)
+                d = growth.diameter_one(volume)
                 if d >= visible_mm:
                     if result[k] == _TN:
                         result[k] = _FN

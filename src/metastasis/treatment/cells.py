@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from metastasis.biology.dissemination import curve_h
+from metastasis.biology.growth import CELLS_PER_MM3, age_at_volume_one
 from metastasis.biology.lesions import record_first_sizes_rows, volume_one
 from metastasis.streams import normal_quantile, uniform_one
 
@@ -169,7 +170,7 @@ def apply_course(rows: I64, t: float, surviving_fraction: F64, resistant_per_cel
     for i in range(rows.size):
         r = rows[i]
         volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
-        cells = max(np.rint(volume * 1e6), 1.0) if volume > 0.0 else 0.0
+        cells = max(np.rint(volume * CELLS_PER_MM3), 1.0) if volume > 0.0 else 0.0
         u_kill = uniform_one(head, patient_id[pid[r]], lid[r], counter)
         left = survivors_one(cells, surviving_fraction[i], resistant_per_cell[i], u_res[r], u_kill)
         if left <= 0.0:
@@ -182,10 +183,9 @@ def apply_course(rows: I64, t: float, surviving_fraction: F64, resistant_per_cel
         if np.isnan(h_ref[r]):
             h_ref[r] = curve_h(tau_ref[r], taus, log_h, curve)
         if t > t_ref[r]:
-            tau1 = tau_ref[r] + rate[r] * max(t - t_ref[r], 0.0)
+            tau1 = tau_ref[r] + rate[r] * (t - t_ref[r])
             lam_ref[r] = lam_ref[r] + seed_rate[r] / rate[r] * scale * (curve_h(tau1, taus, log_h, curve) - h_ref[r])
-        v = min(max(left / 1e6, 1e-6), cap)
-        tau_ref[r] = -np.log(np.log(v / cap) / log_c)
+        tau_ref[r] = age_at_volume_one(left / CELLS_PER_MM3, cap, log_c)
         t_ref[r] = t
         t_seed[r] = np.nan
         h_ref[r] = np.nan
