@@ -67,7 +67,7 @@ def _chain(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64)
 @numba.njit(cache=True)
 def uniform_one(head: np.uint64, patient: int | np.int64, key: int | np.int64, counter: int | np.int64) -> float:
     """One U(0, 1) draw for compiled code: what :func:`uniform` gives for the same key, with ``head`` the
-    stream's head (``streamstream_head(seed, process)``)."""
+    stream's head (``stream_head(seed, process)``)."""
     return (np.float64(_chain(head, np.int64(patient), np.int64(key), np.int64(counter)) >> _S11) + 0.5) * _TWO_M53
 
 
@@ -95,7 +95,7 @@ def _hash_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: np.i
 
 @numba.vectorize(["float64(uint64, int64, int64, int64)"], cache=True)
 def _uniform_ufunc(head: np.uint64, patient: np.int64, key: np.int64, counter: np.int64) -> float:
-    return (np.float64(_chain(head, patient, key, counter) >> _S11) + 0.5) * _TWO_M53
+    return uniform_one(head, patient, key, counter)
 
 
 @functools.lru_cache(maxsize=64)

@@ -68,8 +68,19 @@ class Imaging:
         """Probability that a lesion of ``diameter_mm`` is seen (0 below the visible size or off coverage)."""
         m, o = np.asarray(modality), np.asarray(organ)
         d = np.asarray(diameter_mm, dtype=np.float64)
-        s = self.s_max[m, o] / (1.0 + np.exp(-(d - self.d50_mm[m, o]) / self.width_mm[m, o]))
-        return np.where(d >= self.visible_mm, s, 0.0)
+        return np.where(d >= self.visible_mm, _sensitivity(self.s_max[m, o], self.d50_mm[m, o], self.width_mm[m, o], d),
+                        0.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def sensitivity_one(s_max: float, d50_mm: float, width_mm: float, diameter_mm: float) -> float:
+    """The logistic sensitivity curve at one diameter (the visible size is the caller's test)."""
+    return s_max / (1.0 + np.exp(-(diameter_mm - d50_mm) / width_mm))
+
+
+@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def _sensitivity(s_max: float, d50_mm: float, width_mm: float, diameter_mm: float) -> float:
+    return sensitivity_one(s_max, d50_mm, width_mm, diameter_mm)
 
 
 @dataclass
@@ -187,7 +198,7 @@ def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArr
                 if d >= visible_mm:
                     if result[k] == _TN:
                         result[k] = _FN
-                    s = s_max[mod, o] / (1.0 + np.exp(-(d - d50_mm[mod, o]) / width_mm[mod, o]))
+                    s = sensitivity_one(s_max[mod, o], d50_mm[mod, o], width_mm[mod, o], d)
                     if uniform_one(head, patient_id[p], lid[r], _CONSPICUITY + mod) < s:
                         result[k] = _TP
                         if m == hit_row.size:
