@@ -18,7 +18,7 @@ import math
 
 import numba
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from metastasis.biology.dissemination import curve_h
 from metastasis.biology.growth import CELLS_PER_MM3, age_at_volume_one
@@ -97,58 +97,28 @@ def survivors_one(cells: float, surviving_fraction: float, resistant_per_cell: f
     return min(binomial_one(cells - resistant, surviving_fraction, u_kill) + resistant, cells)
 
 
-@numba.njit(cache=True)
-def _survivors(cells: F64, surviving_fraction: F64, resistant_per_cell: F64, u_resistant: F64, u_kill: F64) -> F64:
-    out = np.empty(cells.size)
-    for i in range(cells.size):
-        out[i] = survivors_one(cells[i], surviving_fraction[i], resistant_per_cell[i], u_resistant[i], u_kill[i])
-    return out
-
-
-@numba.njit(cache=True)
-def _poisson_many(mean: F64, u: F64) -> F64:
-    out = np.empty(mean.size)
-    for i in range(mean.size):
-        out[i] = poisson_one(mean[i], u[i])
-    return out
-
-
-@numba.njit(cache=True)
-def _binomial_many(n: F64, p: F64, u: F64) -> F64:
-    out = np.empty(n.size)
-    for i in range(n.size):
-        out[i] = binomial_one(n[i], p[i], u[i])
-    return out
-
-
-def _flat(x: ArrayLike, shape: tuple[int, ...]) -> F64:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), shape)).ravel()
-
-
-def poisson_from_uniform(mean: ArrayLike, u: ArrayLike) -> F64:
+# The same arithmetic over arrays (broadcast), as ufuncs.
+@numba.vectorize(["float64(float64, float64)"], cache=True)
+def poisson_from_uniform(mean: float, u: float) -> float:
     """Poisson(mean) by inversion of ``u`` (normal approximation when the mean exceeds 50)."""
-    shape = np.broadcast(np.asarray(mean), np.asarray(u)).shape
-    m, uu = _flat(mean, shape), _flat(u, shape)
-    return _poisson_many(m, uu).reshape(shape)
+    return poisson_one(mean, u)
 
 
-def binomial_from_uniform(n: ArrayLike, p: ArrayLike, u: ArrayLike) -> F64:
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def binomial_from_uniform(n: float, p: float, u: float) -> float:
     """Binomial(n, p) by inversion of ``u``: exact for n <= 1000, else Poisson or normal approximation."""
-    shape = np.broadcast(np.asarray(n), np.asarray(p), np.asarray(u)).shape
-    nn, pp, uu = _flat(n, shape), _flat(p, shape), _flat(u, shape)
-    return _binomial_many(nn, pp, uu).reshape(shape)
+    return binomial_one(n, p, u)
 
 
-def course_survivors(cells: ArrayLike, surviving_fraction: ArrayLike, resistant_per_cell: ArrayLike,
-                     u_resistant: ArrayLike, u_kill: ArrayLike) -> F64:
+@numba.vectorize(["float64(float64, float64, float64, float64, float64)"], cache=True)
+def course_survivors(cells: float, surviving_fraction: float, resistant_per_cell: float, u_resistant: float,
+                     u_kill: float) -> float:
     """Cells left after a course: sensitive survivors ``Binomial(N - R, SF)`` plus resistant ``R``.
 
     ``resistant_per_cell`` is ``f_res A^beta_r`` (0 for a treatment without resistance); ``R`` never
     exceeds ``N``. The result is never larger than ``cells``.
     """
-    args = (cells, surviving_fraction, resistant_per_cell, u_resistant, u_kill)
-    shape = np.broadcast(*(np.asarray(a) for a in args)).shape
-    return _survivors(*(_flat(a, shape) for a in args)).reshape(shape)
+    return survivors_one(cells, surviving_fraction, resistant_per_cell, u_resistant, u_kill)
 
 
 @numba.njit(cache=True, error_model="numpy")
