@@ -173,11 +173,6 @@ class Lesions:
                              growth.log_ratio(capacity_mm3), N_ORGANS, c["pid"], c["organ"], c["wake"], c["ended"],
                              c["t_ref"], c["tau_ref"], c["rate"])
 
-    def cells_at(self, time_days: F64 | float, capacity_mm3: float, rows: I64 | None = None) -> F64:
-        """Number of cells (at least 1 while alive and awake, 0 otherwise)."""
-        v = self.volume_at(time_days, capacity_mm3, rows)
-        return np.where(v > 0, np.maximum(np.round(v * growth.CELLS_PER_MM3), 1.0), 0.0)
-
     def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
         """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
         now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
@@ -228,11 +223,12 @@ def _organ_burden(rows: I64, wanted: NDArray[np.bool_], every: bool, t: float, c
                   n_organs: int, pid: I64, organ: NDArray[np.int8], wake: F64, ended: F64, t_ref: F64, tau_ref: F64,
                   rate: F64) -> tuple[I64, F64]:
     n = wanted.size
-    slot = np.full(n, -1, np.int64)
-    for q in range(n):
-        if every and wanted[q]:
-            slot[q] = 0
-    if not every:
+    slot = np.full(n, -1, np.int64)  # 0 marks a patient to report, then her position among them
+    if every:
+        for q in range(n):
+            if wanted[q]:
+                slot[q] = 0
+    else:
         for r in rows:
             if wanted[pid[r]]:
                 slot[pid[r]] = 0
@@ -321,13 +317,6 @@ def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str
     lesions.record_first_sizes(rows[alive], t[alive], capacity_mm3)
     lesions.set("ended", rows[alive], t[alive])
     lesions.set("end_reason", rows[alive], END_CODE[reason])
-
-
-def organ_burden(lesions: Lesions, time_days: F64, n_patients: int, capacity_mm3: float) -> F64:
-    """Total lesion volume (mm^3) per patient and organ at one time per patient: shape (n, 8)."""
-    v = lesions.volume_at(time_days[lesions.pid], capacity_mm3)
-    flat = np.bincount(lesions.pid * N_ORGANS + lesions.organ, weights=v, minlength=n_patients * N_ORGANS)
-    return np.asarray(flat, dtype=np.float64).reshape(n_patients, N_ORGANS)
 
 
 def _pair_rows(lesions: Lesions, pid: I64, organ: NDArray[np.int8]) -> tuple[I64, I64]:

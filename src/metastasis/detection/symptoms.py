@@ -74,7 +74,7 @@ def onsets_before_diagnosis(hist: nh.History, lesions: ls.Lesions, values: dict[
     n = len(hist.patient_id)
     cap = hist.capacity_mm3
     onset = np.full((n, N_ORGANS), np.nan)
-    burden = ls.organ_burden(lesions, np.zeros(n), n, cap)
+    burden = lesions.organ_burden(np.arange(lesions.n), np.ones(n, bool), 0.0, cap, every=True)[1]
     theta = thresholds_mm3(values)
     over = burden > theta
     over[:, :FIRST_DISTANT] = False
