@@ -27,7 +27,6 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 
-
 @numba.njit(cache=True)
 def _grow(a: np.ndarray, size: int) -> np.ndarray:
     out = np.empty(max(size, 2 * a.size), a.dtype)

@@ -28,6 +28,7 @@ from metastasis.vocabulary import (
     END_CODE,
     FIRST_DISTANT,
     MAX_LINES,
+    N_ORGANS,
     ORGAN_CODE,
     ORIGIN_CODE,
     SUBTYPE_ER_POSITIVE,
@@ -55,10 +56,16 @@ def _live_rows(state: CareState, pid: I64, t: float) -> I64:
     return rows[les.ended[rows] > t]
 
 
+def _reach_by_organ(state: CareState) -> F64:
+    """Share of a chemotherapy or anti-HER2 effect (log-kill, growth slowing) that reaches a lesion, by
+    organ: the blood-brain barrier shelters brain lesions (endocrine agents cross it)."""
+    reach = np.ones(N_ORGANS)
+    reach[ORGAN_CODE["brain"]] = state.values["systemic.brain_penetration"]
+    return reach
+
+
 def _reach(state: CareState, rows: I64) -> F64:
-    """Share of a chemotherapy or anti-HER2 effect (log-kill, growth slowing) that reaches each lesion:
-    the blood-brain barrier shelters brain lesions (endocrine agents cross it)."""
-    return np.where(state.lesions.organ[rows] == ORGAN_CODE["brain"], state.values["systemic.brain_penetration"], 1.0)
+    return _reach_by_organ(state)[state.lesions.organ[rows]]
 
 
 def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float, kind: int,
@@ -97,7 +104,7 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
         state.hist.patient_id, patients.aggressiveness, patients.subtype, np.asarray(SUBTYPE_ER_POSITIVE),
         np.asarray(SUBTYPE_HER2_POSITIVE), state.endocrine_until, state.anti_her2_until,
         v["systemic.suppression_resistant_share"], v["aggressiveness.beta_resistance"], v["endocrine.growth_factor"],
-        v["anti_her2.growth_factor"], ORGAN_CODE["brain"], v["systemic.brain_penetration"], c["pid"], c["lid"],
+        v["anti_her2.growth_factor"], _reach_by_organ(state), c["pid"], c["lid"],
         c["organ"], c["rate"], c["base_rate"])
     awake = les.wake[r] <= t
     state.hist.new_segment(les, r[awake], t, les.tau_at(t, r[awake]), target[awake])
@@ -108,11 +115,12 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
 def _suppression_targets(rows: I64, t: float, head: np.uint64, patient_id: I64, aggressiveness: F64,
                          subtype: NDArray[np.int8], er_positive: BOOL, her2_positive: BOOL, endocrine_until: F64,
                          anti_her2_until: F64, resistant_share: float, beta_resistance: float, endocrine_factor: float,
-                         anti_her2_factor: float, brain: int, brain_penetration: float, pid: I64, lid: I64,
-                         organ: NDArray[np.int8], rate: F64, base_rate: F64) -> tuple[I64, F64]:
+                         anti_her2_factor: float, reach: F64, pid: I64, lid: I64, organ: NDArray[np.int8],
+                         rate: F64, base_rate: F64) -> tuple[I64, F64]:
     # The rows whose rate must change at t, and the rate: a lesion resists a suppressing therapy with a
-    # probability rising with aggressiveness (one draw per lesion); anti-HER2 agents reach the brain in
-    # part. Only lesions of women on a therapy, or still slowed by one that stopped, can change.
+    # probability rising with aggressiveness (one draw per lesion); anti-HER2 agents reach a lesion as
+    # far as its organ lets them (``reach``, the brain in part). Only lesions of women on a therapy, or
+    # still slowed by one that stopped, can change.
     changed = np.empty(rows.size, np.int64)
     targets = np.empty(rows.size)
     n = 0
@@ -126,7 +134,7 @@ def _suppression_targets(rows: I64, t: float, head: np.uint64, patient_id: I64, 
         if sensitive and er_positive[subtype[p]] and t < endocrine_until[p]:
             factor *= endocrine_factor
         if sensitive and her2_positive[subtype[p]] and t < anti_her2_until[p]:
-            factor *= anti_her2_factor ** (brain_penetration if organ[r] == brain else 1.0)
+            factor *= anti_her2_factor ** reach[organ[r]]
         target = base_rate[r] * factor
         if target != rate[r]:
             changed[n] = r
