@@ -55,3 +55,31 @@ def test_nothing_below_the_visible_size_is_seen() -> None:
     imaging = Imaging.from_values(parameters.defaults())
     assert imaging.sensitivity(MODALITY_CODE["mri_brain"], ORGAN_CODE["brain"], 1.99) == 0.0
     assert imaging.sensitivity(MODALITY_CODE["mri_brain"], ORGAN_CODE["brain"], 2.0) > 0.0
+
+
+def test_followup_schedule_is_every_patients_own_exams_in_day_order() -> None:
+    from metastasis.detection.schedule import followup_schedule
+    from metastasis.scenario import load_scenario
+    from metastasis.vocabulary import DAYS_PER_MONTH
+
+    sc = load_scenario("followup-intensive")
+    rng = np.random.default_rng(3)
+    pid = np.sort(rng.choice(400, 300, replace=False)).astype(np.int64)
+    end_days = rng.uniform(0.0, 12 * 365.25, 400)
+    end_days[pid[:5]] = np.inf
+    p, t, m = followup_schedule(sc, pid, end_days)
+    # each patient's exams built on their own: every entry's grid before her end, one exam per day and modality
+    f = sc.followup
+    entries = [(e.modality, e.every_months, e.from_months, e.until_months) for e in f.exams]
+    entries.append(("clinical_exam", f.clinic_visit_every_months, f.clinic_visit_every_months,
+                    f.clinic_visit_until_months))
+    expected = set()
+    for q in pid:
+        for modality, every, start, until in entries:
+            for day in np.arange(start, until + 1e-9, every) * DAYS_PER_MONTH:
+                if 0.0 < day < end_days[q]:
+                    expected.add((int(q), float(day), MODALITY_CODE[modality]))
+    got = list(zip(p.tolist(), t.tolist(), m.tolist(), strict=True))
+    assert len(got) == len(set(got)) == len(expected) and set(got) == expected
+    assert got == sorted(got, key=lambda r: (r[1], r[0], r[2]))  # by day, then patient, then modality
+    assert p.dtype == np.int64 and t.dtype == np.float64 and m.dtype == np.int8

@@ -373,7 +373,12 @@ def _set_health(state: CareState, pid: I64, burden: F64) -> None:
 def _skeletal_events(state: CareState, active: I64, bone_mm3: F64, t: float, t1: float, step_index: int) -> None:
     """Fractures, cord compression, hypercalcaemia at a hazard proportional to bone burden (MODEL.md 6)."""
     v = state.values
-    bone_cm3 = bone_mm3 / 1000.0
+    # no bone burden, no event: draws are keyed, so skipping those women changes no one else's
+    some = np.nonzero(bone_mm3 > 0.0)[0]
+    if some.size == 0:
+        return
+    active = active[some]
+    bone_cm3 = bone_mm3[some] / 1000.0
     rate = v["skeletal.max_events_per_year"] * bone_cm3 / (bone_cm3 + v["skeletal.half_rate_cm3"]) / DAYS_PER_YEAR
     p = 1.0 - np.exp(-rate * (t1 - t))
     gid = state.hist.patient_id[active]

@@ -165,24 +165,33 @@ def presentation_days(scenario: Scenario, values: dict[str, float], seed: int, p
 
 
 def followup_schedule(scenario: Scenario, pid: I64, end_days: F64) -> tuple[I64, F64, NDArray[np.int8]]:
-    """Scheduled follow-up exams and clinic visits of patients ``pid`` before ``end_days``, sorted by day."""
+    """Scheduled follow-up exams and clinic visits of patients ``pid`` (ascending) before ``end_days``,
+    sorted by (day, patient, modality), one row per exam (two schedule entries on one day, one exam)."""
     f = scenario.followup
     schedule = [(e.modality, e.every_months, e.from_months, e.until_months) for e in f.exams]
     schedule.append(("clinical_exam", f.clinic_visit_every_months, f.clinic_visit_every_months,
                      f.clinic_visit_until_months))
-    pids, times, mods = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int8)]
+    days, codes = [np.zeros(0)], [np.zeros(0, np.int8)]
     for modality, every, start, until in schedule:
         t = np.arange(start, until + 1e-9, every) * DAYS_PER_MONTH
         t = t[t > 0.0]
-        if t.size == 0:
-            continue
-        p, k = np.nonzero(t[None, :] < end_days[pid, None])
-        pids.append(pid[p])
-        times.append(t[k])
-        mods.append(np.full(len(p), MODALITY_CODE[modality], np.int8))
-    p, t, m = _unique_exams(np.concatenate(pids), np.concatenate(times), np.concatenate(mods))
-    order = np.argsort(t, kind="stable")
-    return p[order], t[order], m[order]
+        days.append(t)
+        codes.append(np.full(t.size, MODALITY_CODE[modality], np.int8))
+    # the grid is shared by every patient: walk its distinct (day, modality) pairs in order, each with
+    # the patients still followed then (in the order given)
+    order = np.lexsort((np.concatenate(codes), np.concatenate(days)))
+    t_all, m_all = np.concatenate(days)[order], np.concatenate(codes)[order]
+    distinct = np.r_[True, (t_all[1:] != t_all[:-1]) | (m_all[1:] != m_all[:-1])] if t_all.size else np.zeros(0, bool)
+    t_all, m_all = t_all[distinct], m_all[distinct]
+    ends = end_days[pid]
+    pids, times, mods = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int8)]
+    for day in np.unique(t_all):
+        m = m_all[t_all == day]
+        p = pid[ends > day]
+        pids.append(np.repeat(p, m.size))
+        times.append(np.full(p.size * m.size, day))
+        mods.append(np.tile(m, p.size))
+    return np.concatenate(pids).astype(np.int64), np.concatenate(times), np.concatenate(mods)
 
 
 def workup(scanner: Scanner, pid: I64, time_days: F64, modalities: list[str], purpose: str,
