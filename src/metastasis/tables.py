@@ -207,19 +207,20 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     # --- exams ---
     ex = course.exams
     e_pid = np.concatenate([e.pid for e in ex])
-    exam_cols = {
-        "patient_id": gid[e_pid], "time_days": np.concatenate([e.time_days for e in ex]),
-        "purpose": np.concatenate([e.purpose for e in ex]), "modality": np.concatenate([e.modality for e in ex]),
-        "organ": np.concatenate([e.organ for e in ex]), "result": np.concatenate([e.result for e in ex]),
-    }
+    e_time = np.concatenate([e.time_days for e in ex])
+    e_mod = np.concatenate([e.modality for e in ex])
+    e_organ = np.concatenate([e.organ for e in ex])
     # a work-up's confirmation of an exam just before death can fall after it: not done
-    sel = eligible[e_pid] & (exam_cols["time_days"] <= course.end_days[e_pid])
-    exam_cols = {k: v[sel] for k, v in exam_cols.items()}
+    kept = np.nonzero(eligible[e_pid] & (e_time <= course.end_days[e_pid]))[0]
     patient_rank = np.empty(n, np.int64)
     patient_rank[np.argsort(gid, kind="stable")] = np.arange(n)
-    tie = _rank(MODALITIES)[exam_cols["modality"]] * N_ORGANS + _rank(ORGANS)[exam_cols["organ"]]
-    order = _order_by_patient_time(e_pid[sel], patient_rank, exam_cols["time_days"], tie)
-    exam_cols = {k: v[order] for k, v in exam_cols.items()}
+    tie = _rank(MODALITIES)[e_mod[kept]] * N_ORGANS + _rank(ORGANS)[e_organ[kept]]
+    take = kept[_order_by_patient_time(e_pid[kept], patient_rank, e_time[kept], tie)]  # one gather per column
+    exam_cols = {
+        "patient_id": gid[e_pid[take]], "time_days": e_time[take],
+        "purpose": np.concatenate([e.purpose for e in ex])[take], "modality": e_mod[take],
+        "organ": e_organ[take], "result": np.concatenate([e.result for e in ex])[take],
+    }
 
     # --- events: the care pathway's log, plus diagnosis and death ---
     log = course.events
