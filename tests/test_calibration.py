@@ -87,12 +87,16 @@ def test_smoke_run_writes_history_posterior_and_chosen_set(smoke: tuple[cal.Cali
     assert posterior.shape == written.shape
 
 
-def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationRequest, pd.DataFrame]) -> None:
+def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationRequest, pd.DataFrame],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     import pyabc
 
     req, _ = smoke
-    more = cal.run(dataclasses.replace(req, generations=3, resume=True))
+    more = cal.run(dataclasses.replace(req, generations=3, resume=True, quiet=False))
     assert (more["generation"] == 2).all()
+    # the generation's line goes to stderr even when it is not a terminal (a background run's log)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "generation 3/3" in lines[0] and "accepted 4/" in lines[0], lines
     history = pyabc.History(f"sqlite:///{req.out / 'history.db'}", _id=1)
     assert history.max_t == 2
     pops = history.get_all_populations()

@@ -263,7 +263,7 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
     db = f"sqlite:///{db_path.resolve()}"
     req.out.mkdir(parents=True, exist_ok=True)
     run_id = int(previous["run_id"]) if req.resume else None
-    progress = not req.quiet and sys.stderr.isatty()
+    progress = not req.quiet  # one line per generation, on a terminal or in a background run's log
     posterior = pd.DataFrame()
     client = _client(req)
     try:
