@@ -129,8 +129,9 @@ def _projected_presentation(state: CareState, pid: I64, t0: float, horizon: floa
     tau0 = les.tau_at(t0, rows)
     start = np.maximum(les.wake[rows], t0)
 
-    grid_p, grid_o = np.meshgrid(np.arange(len(pid)), np.arange(FIRST_DISTANT, N_ORGANS), indexing="ij")
-    p_idx, organ = grid_p.ravel(), grid_o.ravel()
+    # every (patient, distant organ) pair, patient-major
+    p_idx = np.repeat(np.arange(len(pid)), N_ORGANS - FIRST_DISTANT)
+    organ = np.tile(np.arange(FIRST_DISTANT, N_ORGANS), len(pid))
     # each lesion's (patient, organ) pair j, matched once for every evaluation of the burden
     key = les.pid[rows] * N_ORGANS + les.organ[rows]
     pair = pid[p_idx] * N_ORGANS + organ

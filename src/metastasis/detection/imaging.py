@@ -118,10 +118,11 @@ class Hits:
 def expand(pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int | NDArray[np.int8],
            imaging: Imaging) -> tuple[I64, F64, NDArray[np.int8], NDArray[np.int8], NDArray[np.int8]]:
     """One row per exam and organ its modality covers."""
-    purpose_arr = np.broadcast_to(np.asarray(purpose, dtype=np.int8), pid.shape)
     covered = imaging.covers[modality]  # (exams, organs)
     exam, organ = np.nonzero(covered)
-    return pid[exam], time_days[exam], modality[exam], purpose_arr[exam], organ.astype(np.int8)
+    purpose_arr = np.asarray(purpose, dtype=np.int8)
+    purpose_arr = purpose_arr[exam] if purpose_arr.ndim else np.full(exam.size, purpose_arr)
+    return pid[exam], time_days[exam], modality[exam], purpose_arr, organ.astype(np.int8)
 
 
 class Scanner:

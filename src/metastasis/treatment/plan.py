@@ -76,8 +76,9 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
     """
     les, v = state.lesions, state.values
     ok = (les.wake[rows] <= t) & (les.ended[rows] > t)
-    sf = np.broadcast_to(np.asarray(surviving_fraction, np.float64), rows.shape)[ok]
     rows = rows[ok]
+    sf = np.asarray(surviving_fraction, np.float64)
+    sf = sf[ok] if sf.ndim else np.full(rows.size, sf)
     if rows.size == 0:
         return rows
     if resistance:
