@@ -97,6 +97,7 @@ def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationR
     # the generation's line goes to stderr even when it is not a terminal (a background run's log)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and "generation 3/3" in lines[0] and "accepted 4/" in lines[0], lines
+    assert "effective_sample_size = " in (req.out / "chosen.toml").read_text(encoding="utf-8")
     history = pyabc.History(f"sqlite:///{req.out / 'history.db'}", _id=1)
     assert history.max_t == 2
     pops = history.get_all_populations()
@@ -133,9 +134,17 @@ def test_calibrate_bad_input_is_one_line(args: list[str], field: str, tmp_path: 
 
 
 def test_generation_line() -> None:
-    line = cal.generation_line(1, 4, 0.8123, 200, 800, 65.2)
+    line = cal.generation_line(1, 4, 0.8123, 200, 800, 65.2, 37.4)
     assert "generation 2/4" in line and "epsilon 0.8123" in line and "accepted 200/800 (25%)" in line
-    assert line.startswith("[##########----------]")
+    assert "effective sample size 37" in line and line.startswith("[##########----------]")
+
+
+def test_effective_sample_size_of_weights() -> None:
+    assert cal.effective_sample_size(np.full(40, 0.3)) == pytest.approx(40.0)
+    assert cal.effective_sample_size(np.array([0.0, 2.0, 0.0])) == pytest.approx(1.0)
+    # two groups of particles, k of weight a and m of weight b: (k a + m b)^2 / (k a^2 + m b^2)
+    w = np.r_[np.full(10, 3.0), np.full(30, 1.0)]
+    assert cal.effective_sample_size(w) == pytest.approx((30.0 + 30.0) ** 2 / (90.0 + 30.0))
 
 
 def test_posterior_draws_without_a_shipped_sample_is_an_input_error(

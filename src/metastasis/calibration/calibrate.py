@@ -193,7 +193,8 @@ def write_outputs(out: Path, history: Any, settings: dict[str, Any]) -> pd.DataF
               f"package_version = {_toml_value(__version__)}",
               f"generations = {int(history.max_t) + 1}",
               f"epsilon = {float(populations['epsilon'].iloc[-1])!r}",
-              f"simulations = {int(populations['samples'].sum())}"]
+              f"simulations = {int(populations['samples'].sum())}",
+              f"effective_sample_size = {effective_sample_size(frame['weight'].to_numpy())!r}"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in settings.items() if v is not None]
     tmp = out / ".chosen.toml.tmp"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -288,7 +289,9 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
             posterior = write_outputs(req.out, history, settings)
             if progress:
                 print(generation_line(int(last["t"]), req.generations, float(last["epsilon"]), req.population,
-                                      int(last["samples"]), time.monotonic() - start), file=sys.stderr, flush=True)
+                                      int(last["samples"]), time.monotonic() - start,
+                                      effective_sample_size(posterior["weight"].to_numpy())),
+                      file=sys.stderr, flush=True)
         if posterior.empty and history.max_t >= 0:
             posterior = write_outputs(req.out, history, settings)
     finally:
@@ -297,13 +300,21 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
     return posterior
 
 
-def generation_line(t: int, generations: int, epsilon: float, accepted: int, samples: int, seconds: float) -> str:
-    """One progress line per finished generation."""
+def effective_sample_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size of importance weights, ``(sum w)^2 / sum w^2``: the population size
+    for equal weights, 1 when one particle carries all the weight (a posterior not yet to be trusted)."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / (w**2).sum()) if w.size and (w**2).sum() > 0 else 0.0
+
+
+def generation_line(t: int, generations: int, epsilon: float, accepted: int, samples: int, seconds: float,
+                    ess: float) -> str:
+    """One progress line per finished generation (``ess``: effective sample size of its weights)."""
     done = t + 1
     bar = "#" * round(20 * done / generations) + "-" * (20 - round(20 * done / generations))
     rate = accepted / samples if samples else 0.0
     return (f"[{bar}] generation {done}/{generations}  epsilon {epsilon:.4g}  accepted {accepted}/{samples} "
-            f"({rate:.0%})  {seconds:,.0f} s")
+            f"({rate:.0%})  effective sample size {ess:.0f}  {seconds:,.0f} s")
 
 
 def _now() -> str:
