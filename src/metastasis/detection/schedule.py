@@ -82,6 +82,8 @@ def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int
     rows = expand(pid, time_days, modality, purpose, scanner.imaging)
     exams, hits = scanner.evaluate(*rows)
     fp = exams.result == RESULT_CODE["fp"]
+    if not fp.any():
+        return Findings(exams, hits)
     delay = scanner.confirmation_delay_days
     c_exams, c_hits = scanner.evaluate(
         exams.pid[fp], exams.time_days[fp] + delay, _CONFIRM[exams.organ[fp]],
