@@ -221,6 +221,8 @@ def scheduled_kills(state: CareState, t: float, t1: float) -> None:
 
 def end_therapies(state: CareState, pid: I64, t: float) -> None:
     """Stop endocrine and anti-HER2 therapy running at ``t`` (recording their end)."""
+    if pid.size == 0:
+        return
     for until, detail in ((state.endocrine_until, state.endocrine_detail),
                           (state.anti_her2_until, state.anti_her2_detail)):
         running = pid[until[pid] > t]
@@ -238,6 +240,8 @@ def finish_windows(state: CareState, t: float, t1: float) -> None:
 
 def palliative(state: CareState, pid: I64, t: float) -> None:
     """Palliative care: no anti-tumour effect; records what it addresses (pain, breathing, liver)."""
+    if pid.size == 0:
+        return
     state.mode[pid] = PALLIATIVE
     state.next_restage[pid] = np.inf
     end_therapies(state, pid, t)
@@ -250,6 +254,8 @@ def palliative(state: CareState, pid: I64, t: float) -> None:
 
 
 def _toxic_death(state: CareState, pid: I64, t: float, probability: float, course: int) -> None:
+    if pid.size == 0:
+        return
     dies = _u(state, pid, _TOXIC, int(t) * 8 + course) < probability
     d = pid[dies]
     state.treatment_death[d] = np.minimum(state.treatment_death[d], t + 14.0)
@@ -378,6 +384,8 @@ def start_metastatic(state: CareState, pid: I64, t: float) -> None:
 
 def palliative_bone_radiotherapy(state: CareState, pid: I64, t: float) -> None:
     """Palliative doses to the largest painful bone lesions (once per patient)."""
+    if pid.size == 0:
+        return
     v, les = state.values, state.lesions
     rows = _detected_distant_rows(state, pid, t)
     rows = rows[les.organ[rows] == ORGAN_CODE["bone"]]
