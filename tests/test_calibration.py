@@ -92,11 +92,12 @@ def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationR
     import pyabc
 
     req, _ = smoke
-    more = cal.run(dataclasses.replace(req, generations=3, resume=True, quiet=False))
-    assert (more["generation"] == 2).all()
+    # a resumed run may change the population: the new generation has the new size
+    more = cal.run(dataclasses.replace(req, generations=3, resume=True, quiet=False, population=5))
+    assert (more["generation"] == 2).all() and len(more) == 5
     # the generation's line goes to stderr even when it is not a terminal (a background run's log)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and "generation 3/3" in lines[0] and "accepted 4/" in lines[0], lines
+    assert len(lines) == 1 and "generation 3/3" in lines[0] and "accepted 5/" in lines[0], lines
     assert "effective_sample_size = " in (req.out / "chosen.toml").read_text(encoding="utf-8")
     history = pyabc.History(f"sqlite:///{req.out / 'history.db'}", _id=1)
     assert history.max_t == 2
