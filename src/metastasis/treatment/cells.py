@@ -60,14 +60,27 @@ def poisson_one(mean: float, u: float) -> float:
 
 
 @numba.njit(cache=True)
+def _log_factorials(n: int) -> F64:
+    # log(k!) for k < n by the compiled lgamma, so a lookup gives the very value a call would
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = math.lgamma(k + 1.0)
+    return out
+
+
+#: log(k!) for k <= EXACT_TRIALS: the exact binomial's terms look them up instead of calling lgamma.
+_LOG_FACTORIAL = _log_factorials(EXACT_TRIALS + 1)
+
+
+@numba.njit(cache=True)
 def _binomial_exact(u: float, n: float, p: float) -> float:
-    # the smallest k with P(X <= k) >= u, summing the pmf in log space from k = 0
+    # the smallest k with P(X <= k) >= u, summing the pmf in log space from k = 0 (n <= EXACT_TRIALS)
     trials = int(n)
     log_p, log_q = math.log(p), math.log1p(-p)
-    head = math.lgamma(n + 1.0)
+    head = _LOG_FACTORIAL[trials]
     cdf = 0.0
     for k in range(trials + 1):
-        cdf += math.exp(head - math.lgamma(k + 1.0) - math.lgamma(n - k + 1.0) + k * log_p + (n - k) * log_q)
+        cdf += math.exp(head - _LOG_FACTORIAL[k] - _LOG_FACTORIAL[trials - k] + k * log_p + (n - k) * log_q)
         if cdf >= u:
             return float(k)
     return n
@@ -75,8 +88,8 @@ def _binomial_exact(u: float, n: float, p: float) -> float:
 
 @numba.njit(cache=True)
 def binomial_one(n: float, p: float, u: float) -> float:
-    """Binomial(``n``, ``p``) by inversion of ``u``: exact for n <= 1000, else normal (variance above 50)
-    or Poisson approximation."""
+    """Binomial(``n``, ``p``) (``n`` a whole number) by inversion of ``u``: exact for n <= 1000, else normal
+    (variance above 50) or Poisson approximation."""
     if not (n > 0.0 and p > 0.0):
         return 0.0
     if p >= 1.0:
