@@ -10,7 +10,7 @@ from metastasis import parameters
 from metastasis.biology import growth
 from metastasis.biology.lesions import Lesions
 from metastasis.detection.imaging import Imaging, Scanner
-from metastasis.vocabulary import MODALITY_CODE, ORGAN_CODE, RESULT_CODE
+from metastasis.vocabulary import MODALITY_CODE, ORGAN_CODE, PURPOSE_CODE, RESULT_CODE
 
 K = 4.19e6
 
@@ -83,3 +83,25 @@ def test_followup_schedule_is_every_patients_own_exams_in_day_order() -> None:
     assert len(got) == len(set(got)) == len(expected) and set(got) == expected
     assert got == sorted(got, key=lambda r: (r[1], r[0], r[2]))  # by day, then patient, then modality
     assert p.dtype == np.int64 and t.dtype == np.float64 and m.dtype == np.int8
+
+
+def test_workup_gives_the_same_exams_whatever_the_order_of_its_patients() -> None:
+    from metastasis.detection.schedule import workup
+
+    n = 300
+    scanner = Scanner(_fixed_size_lesions(n, 6.0, "liver"), Imaging.from_values(parameters.defaults()), 5,
+                      np.arange(n), K, 14.0)
+    pid = np.arange(0, n, 3, dtype=np.int64)
+    day = np.linspace(10.0, 900.0, pid.size)
+    modalities = ["ct", "bone_scan", "ct"]  # a repeated modality is one exam
+    ordered = workup(scanner, pid, day, modalities, "restaging")  # patients ascending
+    shuffled = workup(scanner, pid[::-1].copy(), day[::-1].copy(), modalities, "restaging")  # sorted first
+    for name in ("pid", "time_days", "modality", "purpose", "organ", "result"):
+        assert np.array_equal(getattr(ordered.exams, name), getattr(shuffled.exams, name)), name
+    assert np.array_equal(ordered.hits.row, shuffled.hits.row)
+    # every patient has each distinct modality once, on her day, in (patient, day, modality) order
+    exams = ordered.exams
+    first = (exams.purpose == PURPOSE_CODE["restaging"])
+    keys = list(zip(exams.pid[first].tolist(), exams.modality[first].tolist(), strict=True))
+    assert sorted(set(keys)) == sorted({(int(p), MODALITY_CODE[m]) for p in pid for m in modalities})
+    assert ordered.hits.row.size > 0  # the 6 mm liver lesions are seen by CT
