@@ -93,3 +93,12 @@ def test_crossing_day_of_one_lesion_is_the_gompertz_closed_form() -> None:
                            np.array([10_000.0]), capacity)
     exact = wake + float(growth.age_at_volume(threshold, capacity)) / rate
     assert abs(day[0] - exact) < 0.01
+
+
+def test_per_row_repeats_a_scalar_and_keeps_an_array() -> None:
+    from metastasis.biology.lesions import per_row
+
+    a = per_row(2.5, 4, np.float64)
+    assert a.dtype == np.float64 and a.tolist() == [2.5] * 4 and a.flags.c_contiguous
+    b = per_row(np.arange(8)[::2], 4, np.int8)  # a strided view becomes a contiguous copy
+    assert b.dtype == np.int8 and b.tolist() == [0, 2, 4, 6] and b.flags.c_contiguous

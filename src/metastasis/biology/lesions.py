@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from metastasis.biology import growth
 from metastasis.vocabulary import END_CODE, N_ORGANS
@@ -55,6 +56,12 @@ _COLUMNS: dict[str, type] = {
 
 #: Columns the next seeding day depends on: writing one makes ``t_seed`` stale.
 _SEEDING_INPUTS = frozenset({"lam_ref", "tau_ref", "t_ref", "rate", "next_level", "seed_rate"})
+
+
+def per_row(value: ArrayLike, n: int, dtype: type) -> NDArray[Any]:
+    """``value`` (one for all, or one per row) as a contiguous array of ``n`` values of ``dtype``."""
+    a: NDArray[Any] = np.asarray(value, dtype=dtype)
+    return np.full(n, a) if a.ndim == 0 else np.ascontiguousarray(a)
 
 
 @functools.lru_cache(maxsize=16)
@@ -175,9 +182,9 @@ class Lesions:
 
     def record_first_sizes(self, rows: I64, now_days: F64 | float, capacity_mm3: float) -> None:
         """Fill ``t_1mm``/``t_2mm`` of ``rows`` reached in the current segment by ``now_days``."""
-        now = np.broadcast_to(np.asarray(now_days, dtype=np.float64), rows.shape)
         one, two = first_size_ages(capacity_mm3)
         c = self.cols
+        now = per_row(now_days, rows.size, np.float64)
         record_first_sizes_rows(np.asarray(rows, np.int64), now, one, two, c["tau_ref"], c["rate"], c["t_ref"],
                                 c["wake"], c["ended"], c["t_1mm"], c["t_2mm"])
 
@@ -312,7 +319,7 @@ def end_lesions(lesions: Lesions, rows: I64, time_days: F64 | float, reason: str
     first recording the sizes they reached before it (``t_1mm``, ``t_2mm``)."""
     if rows.size == 0:
         return
-    t = np.broadcast_to(np.asarray(time_days, dtype=np.float64), rows.shape)
+    t = per_row(time_days, rows.size, np.float64)
     alive = lesions.ended[rows] > t
     lesions.record_first_sizes(rows[alive], t[alive], capacity_mm3)
     lesions.set("ended", rows[alive], t[alive])

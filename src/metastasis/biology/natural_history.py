@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from metastasis import streams
 from metastasis.biology import cascade, growth
 from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, tropism_matrix
-from metastasis.biology.lesions import Lesions
+from metastasis.biology.lesions import Lesions, per_row
 from metastasis.cohort import Patients
 from metastasis.streams import Process
 from metastasis.vocabulary import ORGAN_CODE, ORIGIN_CODE
@@ -145,10 +145,7 @@ def _new_rows(
     def u(j: int, at: I64 | slice = slice(None)) -> F64:
         return streams.uniform(hist.seed, Process.NATURAL_HISTORY, gid[at], lid[at], j)
 
-    organ_arr = np.asarray(organ, dtype=np.int8)
-    organ_arr = organ_arr if organ_arr.ndim else np.full(m, organ_arr)
-    tau_arr = np.asarray(tau, dtype=np.float64)
-    tau_arr = tau_arr if tau_arr.ndim else np.full(m, tau_arr)
+    organ_arr = per_row(organ, m, np.int8)
     nan = np.full(m, np.nan)
     # a spinal site only matters for bone: draw it there only (the draw is keyed, so values do not change)
     spine = organ_arr == ORGAN_CODE["bone"]
@@ -158,7 +155,7 @@ def _new_rows(
     return {
         "pid": pid, "lid": lid, "organ": organ_arr, "origin": np.full(m, origin),
         "parent": parent, "seeded": seeded, "wake": wake, "base_rate": rate, "rate": rate, "seed_rate": seed_rate,
-        "t_ref": wake, "tau_ref": tau_arr, "lam_ref": np.zeros(m),
+        "t_ref": wake, "tau_ref": per_row(tau, m, np.float64), "lam_ref": np.zeros(m),
         "next_level": -np.log(u(3)) if next_level is None else next_level,
         "n_children": np.zeros(m, np.int32) if n_children is None else n_children, "ended": np.full(m, np.inf),
         "end_reason": np.zeros(m, np.int8), "u_res": u(5),

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from metastasis import streams
 from metastasis.biology import growth
-from metastasis.biology.lesions import Lesions, volume_one
+from metastasis.biology.lesions import Lesions, per_row, volume_one
 from metastasis.streams import Process, uniform_one
 from metastasis.vocabulary import (
     COVERAGE,
@@ -120,9 +120,7 @@ def expand(pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int | 
     """One row per exam and organ its modality covers."""
     covered = imaging.covers[modality]  # (exams, organs)
     exam, organ = np.nonzero(covered)
-    purpose_arr = np.asarray(purpose, dtype=np.int8)
-    purpose_arr = purpose_arr[exam] if purpose_arr.ndim else np.full(exam.size, purpose_arr)
-    return pid[exam], time_days[exam], modality[exam], purpose_arr, organ.astype(np.int8)
+    return pid[exam], time_days[exam], modality[exam], per_row(purpose, pid.size, np.int8)[exam], organ.astype(np.int8)
 
 
 class Scanner:

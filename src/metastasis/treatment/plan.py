@@ -76,9 +76,8 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
     """
     les, v = state.lesions, state.values
     ok = (les.wake[rows] <= t) & (les.ended[rows] > t)
+    sf = ls.per_row(surviving_fraction, rows.size, np.float64)[ok]
     rows = rows[ok]
-    sf = np.asarray(surviving_fraction, np.float64)
-    sf = sf[ok] if sf.ndim else np.full(rows.size, sf)
     if rows.size == 0:
         return rows
     if resistance:
