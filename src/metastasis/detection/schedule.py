@@ -179,16 +179,13 @@ def followup_schedule(scenario: Scenario, pid: I64, end_days: F64) -> tuple[I64,
         t = t[t > 0.0]
         days.append(t)
         codes.append(np.full(t.size, MODALITY_CODE[modality], np.int8))
-    # the grid is shared by every patient: walk its distinct (day, modality) pairs in order, each with
+    # the grid is shared by every patient: walk its days in order, each with its distinct modalities and
     # the patients still followed then (in the order given)
-    order = np.lexsort((np.concatenate(codes), np.concatenate(days)))
-    t_all, m_all = np.concatenate(days)[order], np.concatenate(codes)[order]
-    distinct = np.r_[True, (t_all[1:] != t_all[:-1]) | (m_all[1:] != m_all[:-1])] if t_all.size else np.zeros(0, bool)
-    t_all, m_all = t_all[distinct], m_all[distinct]
+    t_all, m_all = np.concatenate(days), np.concatenate(codes)
     ends = end_days[pid]
     pids, times, mods = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int8)]
     for day in np.unique(t_all):
-        m = m_all[t_all == day]
+        m = np.unique(m_all[t_all == day])
         p = pid[ends > day]
         pids.append(np.repeat(p, m.size))
         times.append(np.full(p.size * m.size, day))
