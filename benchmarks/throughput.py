@@ -8,7 +8,7 @@ temporary directory. Wall time well above CPU time means the machine was busy wi
 Then one batch of ``--batch-size`` candidates runs in this process with timers around the entry
 points of the pipeline: the counter-based random numbers (every function of ``metastasis.streams``),
 the model (``engine.simulate_batch`` less its random numbers), building the Arrow tables
-(``tables.build_tables``) and writing Parquet (``tables.write_part``).
+(``tables.build_tables``) and writing Parquet (``tables.encode_part`` and ``tables.write_part``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def breakdown(batch_size: int) -> dict[str, float]:
         if isinstance(f, types.FunctionType) and f.__module__ == streams.__name__}
     replacements[engine.simulate_batch] = timers.wrap("model", engine.simulate_batch)
     replacements[tables.build_tables] = timers.wrap("tables", tables.build_tables)
+    replacements[tables.encode_part] = timers.wrap("write", tables.encode_part)
     replacements[tables.write_part] = timers.wrap("write", tables.write_part)
     with tempfile.TemporaryDirectory() as tmp, patched(replacements):
         start = time.perf_counter()
@@ -120,7 +121,7 @@ def breakdown(batch_size: int) -> dict[str, float]:
         "random numbers (metastasis.streams)": timers.seconds.get("random", 0.0),
         "model arithmetic (engine, less random numbers)": timers.seconds.get("model", 0.0),
         "building Arrow tables (tables.build_tables)": timers.seconds.get("tables", 0.0),
-        "writing Parquet (tables.write_part)": timers.seconds.get("write", 0.0),
+        "writing Parquet (tables.encode_part, write_part)": timers.seconds.get("write", 0.0),
     }
     parts["other (runner: eligibility, manifest)"] = total - sum(parts.values())
     parts["total"] = total

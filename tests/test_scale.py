@@ -88,7 +88,7 @@ def test_batches_come_back_in_order_and_only_as_many_as_needed(monkeypatch: pyte
         assert pool.slots() == 4
         _FINISHED.clear()
         batches = pool.batches(req, {}, 3, needed=6 * 100)
-        got = [(i, t["patients"]["patient_id"][0].as_py()) for i, t in batches]
+        got = [(i, int(b.patient_ids[0])) for i, b in batches]
         # all six needed batches, in order, though later ones finished first
         assert got == [(i, i * 100) for i in range(3, 9)]
         assert sorted(_FINISHED) != _FINISHED

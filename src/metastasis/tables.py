@@ -292,15 +292,30 @@ def _with_aggregates(course: Course, cols: dict[str, np.ndarray], grouped: I64, 
     return {k: np.concatenate((cols[k], agg_cols[k])) for k in cols}
 
 
-def write_part(directory: Path, name: str, index: int, table: pa.Table) -> Path:
-    """Write ``DIR/<name>/part-<index>.parquet`` atomically (temporary file, then rename)."""
+def encode_part(table: pa.Table) -> bytes:
+    """A table as the bytes of one Parquet file (zstd). Dictionary pages and statistics for the columns
+    that gain from them only: a dictionary attempt on near-unique ids, times and sizes costs time and bytes
+    (a batch's four tables 0.62 s, 13.4 MB -> 0.48 s, 11.2 MB), and min/max statistics of the categorical
+    columns cost about a quarter of the writing and say nothing a reader filters on."""
+    categorical = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    numeric = [f.name for f in table.schema if not pa.types.is_dictionary(f.type)]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=categorical, write_statistics=numeric)
+    return bytes(sink.getvalue())
+
+
+def decode_part(data: bytes) -> pa.Table:
+    """The table of :func:`encode_part`'s bytes (schema and dictionaries as written)."""
+    return pq.read_table(pa.BufferReader(data))
+
+
+def write_part(directory: Path, name: str, index: int, data: bytes) -> Path:
+    """Write one part's Parquet bytes to ``DIR/<name>/part-<index>.parquet`` atomically (a temporary file,
+    then a rename)."""
     folder = directory / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"part-{index:05d}.parquet"
     tmp = folder / f".part-{index:05d}.parquet.tmp"
-    # dictionary pages for the categorical columns only: ids, times and sizes are near-unique, and a
-    # dictionary attempt on them costs time and bytes (a batch's four tables 0.62 s, 13.4 MB -> 0.48 s, 11.2 MB)
-    categorical = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=categorical)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
