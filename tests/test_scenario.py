@@ -261,6 +261,7 @@ def test_parameters_nested_and_dotted_forms() -> None:
 
 
 def test_not_a_table() -> None:
+    bad: object
     for bad in (None, [], "x", 3):
         with pytest.raises(InputError):
             validate(bad)  # type: ignore[arg-type]
