@@ -140,6 +140,22 @@ def test_generation_line() -> None:
     assert "effective sample size 37" in line and line.startswith("[##########----------]")
 
 
+def test_perturbation_kernel_has_twice_the_weighted_covariance() -> None:
+    # Beaumont et al. 2009: the kernel's covariance is 2 x the weighted covariance of the particles, for
+    # any number of particles (pyabc's default would shrink it by a factor depending on their effective number)
+    rng = np.random.default_rng(3)
+    particles = pd.DataFrame(rng.normal(size=(50, 4)) @ rng.normal(size=(4, 4)), columns=list("abcd"))
+    weights = rng.uniform(0.1, 1.0, 50)
+    weights /= weights.sum()
+    kernel = cal.transition()
+    kernel.fit(particles, weights)
+    mean = weights @ particles.to_numpy()
+    centred = particles.to_numpy() - mean
+    # numpy's weighted covariance with aweights: sum w (x - m)(x - m)' / (1 - sum w^2) for normalised w
+    expected = (centred * weights[:, None]).T @ centred / (1.0 - np.sum(weights ** 2))
+    np.testing.assert_allclose(kernel.cov, 2.0 * expected, rtol=1e-12)
+
+
 def test_effective_sample_size_of_weights() -> None:
     assert cal.effective_sample_size(np.full(40, 0.3)) == pytest.approx(40.0)
     assert cal.effective_sample_size(np.array([0.0, 2.0, 0.0])) == pytest.approx(1.0)

@@ -10,6 +10,13 @@ row without its simulation error (:func:`.validate.distance_scale`), each term c
 :data:`TERM_CAP` so that one row that cannot be computed at a small patient count (NaN) weighs as a
 bad fit, not an infinite one.
 
+Perturbation kernel: a multivariate normal whose covariance is twice the weighted covariance of the
+previous generation (Beaumont, Cornuet, Marin & Robert, Biometrika 2009;96:983), not pyabc's default
+(the covariance shrunk by Silverman's rule, applied to the effective sample size). With 13 parameters
+and 100 particles the default let one or two particles carry most of the weight (effective sample size
+2.1 and 4.7 in the first generations of a run on 2026-11-28); on a 13-parameter toy problem it fell to
+1-20 of 100 where this kernel kept 40-75, at about 1.8 times the model runs per generation.
+
 ``--out DIR`` holds ``history.db`` (pyabc's SQLite history; ``--resume`` continues it), ``run.json``
 (the settings), ``posterior.parquet`` (the last generation: natural-scale values, ``weight``,
 ``distance``) and ``chosen.toml`` (the particle nearest the weighted posterior median, with provenance),
@@ -223,6 +230,20 @@ def _sampler(req: CalibrationRequest, client: Any) -> Any:
     return SingleCoreSampler() if workers == 1 else MulticoreEvalParallelSampler(n_procs=workers)
 
 
+def twice_the_covariance(effective_sample_size: float, dimension: int) -> float:
+    """Bandwidth factor of the perturbation kernel: sqrt(2), so that pyabc's multivariate normal kernel
+    has twice the weighted covariance of the previous generation (Beaumont et al. 2009), whatever the
+    number of particles and parameters. A function of pyabc's bandwidth-selector form."""
+    return math.sqrt(2.0)
+
+
+def transition() -> Any:
+    """The perturbation kernel of every generation (see the module's docstring)."""
+    from pyabc import MultivariateNormalTransition
+
+    return MultivariateNormalTransition(bandwidth_selector=twice_the_covariance)
+
+
 def _check(req: CalibrationRequest) -> None:
     for option, value, least in (("--population", req.population, 2), ("--generations", req.generations, 1),
                                  ("--patients", req.patients, 100)):
@@ -272,7 +293,7 @@ def run(req: CalibrationRequest) -> pd.DataFrame:
             # A fresh ABCSMC per generation, continued from the history (pyabc's documented way to resume):
             # one ABCSMC object run repeatedly would keep its first calibration sample and so its first epsilon.
             abc = pyabc.ABCSMC(model, prior, TargetDistance(scales), population_size=req.population,
-                               sampler=_sampler(req, client))
+                               transitions=transition(), sampler=_sampler(req, client))
             if run_id is None:
                 history = abc.new(db, observed)
                 run_id = int(history.id)
