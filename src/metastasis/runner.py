@@ -191,9 +191,13 @@ def simulate_encoded(scenario: Scenario, values: dict[str, float], first: int, c
     return EncodedBatch.of(simulate_candidates(scenario, values, first, count))
 
 
+def through_patient(tables: dict[str, pa.Table], last_id: int) -> dict[str, pa.Table]:
+    """The rows of patients up to ``last_id`` (a run's last batch is cut to the patients it still needs)."""
+    return {k: t.filter(pc.less_equal(t["patient_id"], last_id)) for k, t in tables.items()}
+
+
 def _truncate(batch: EncodedBatch, last_id: int) -> EncodedBatch:
-    tables = {k: decode_part(v) for k, v in batch.parts.items()}
-    return EncodedBatch.of({k: t.filter(pc.less_equal(t["patient_id"], last_id)) for k, t in tables.items()})
+    return EncodedBatch.of(through_patient({k: decode_part(v) for k, v in batch.parts.items()}, last_id))
 
 
 def _clock(seconds: float) -> str:

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from metastasis import parameters
 from metastasis.errors import InputError
 from metastasis.results import plain_strings
-from metastasis.runner import MAX_CANDIDATES_PER_PATIENT, simulate_candidates
+from metastasis.runner import MAX_CANDIDATES_PER_PATIENT, simulate_candidates, through_patient
 from metastasis.scenario import Scenario, load_scenario
 
 #: Candidates simulated per call of the engine at most (bounds memory: the exams table is large).
@@ -107,7 +106,7 @@ def simulate_eligible(scenario: Scenario, values: dict[str, float], patients: in
         need = patients - done
         if len(ids) > need:
             last = int(ids[need - 1])
-            tables = {k: t.filter(pc.less_equal(t["patient_id"], last)) for k, t in tables.items()}
+            tables = through_patient(tables, last)
         for name in kept:
             kept[name].append(tables[name])
         done += tables["patients"].num_rows
