@@ -140,6 +140,16 @@ def test_generation_line() -> None:
     assert "effective sample size 37" in line and line.startswith("[##########----------]")
 
 
+@pytest.mark.parametrize(("workers", "quiet", "terminal", "shown"), [
+    (1, False, True, True), (2, False, True, True), (2, True, True, False), (2, False, False, False),
+])
+def test_progress_within_a_generation_on_a_terminal_only(workers: int, quiet: bool, terminal: bool, shown: bool,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdout.isatty", lambda: terminal)
+    sampler = cal._sampler(cal.CalibrationRequest(tmp_path, workers=workers, quiet=quiet), None)
+    assert sampler.show_progress is shown
+
+
 def test_perturbation_kernel_has_twice_the_weighted_covariance() -> None:
     # Beaumont et al. 2009: the kernel's covariance is 2 x the weighted covariance of the particles, for
     # any number of particles (pyabc's default would shrink it by a factor depending on their effective number)

@@ -222,12 +222,17 @@ def _client(req: CalibrationRequest) -> Any:
 
 
 def _sampler(req: CalibrationRequest, client: Any) -> Any:
+    """pyabc's sampler for the run. Local samplers show a bar of the particles accepted so far within a
+    generation (a generation takes minutes) when stdout is a terminal and not ``quiet``; a log gets the
+    one line per generation only."""
     from pyabc.sampler import DaskDistributedSampler, MulticoreEvalParallelSampler, SingleCoreSampler
 
     if client is not None:
         return DaskDistributedSampler(dask_client=client)
     workers = req.workers if req.workers is not None else (os.cpu_count() or 1)
-    return SingleCoreSampler() if workers == 1 else MulticoreEvalParallelSampler(n_procs=workers)
+    sampler = SingleCoreSampler() if workers == 1 else MulticoreEvalParallelSampler(n_procs=workers)
+    sampler.show_progress = not req.quiet and sys.stdout.isatty()
+    return sampler
 
 
 def twice_the_covariance(effective_sample_size: float, dimension: int) -> float:
