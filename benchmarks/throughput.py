@@ -5,6 +5,9 @@ Run: ``.venv/bin/python benchmarks/throughput.py [--patients 100000 1000000] [--
 Each size runs ``python -m metastasis simulate default`` in a fresh process (its own peak RSS and CPU
 time; with ``--workers`` those of the process that writes, not of the Dask workers); output goes to a
 temporary directory. Wall time well above CPU time means the machine was busy with something else.
+First, unless ``--no-cold``, the first size runs cold: Numba's compile cache in an empty directory
+(``NUMBA_CACHE_DIR``), so that every compiled function is compiled in that run, as on a fresh install;
+the sizes then run warm, with the package's own cache.
 Then one batch of ``--batch-size`` candidates runs in this process with timers around the entry
 points of the pipeline: the counter-based random numbers (every function of ``metastasis.streams``),
 the model (``engine.simulate_batch`` less its random numbers), building the Arrow tables
@@ -28,13 +31,17 @@ from pathlib import Path
 from typing import Any
 
 
-def measure(patients: int, batch_size: int, workers: int) -> dict[str, Any]:
+def measure(patients: int, batch_size: int, workers: int, cold: bool = False) -> dict[str, Any]:
+    """One run in a fresh process; ``cold``: with an empty Numba cache (everything compiled in the run)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "metastasis", "simulate", "default", "--patients", str(patients),
                "--out", str(out), "--batch-size", str(batch_size), "--workers", str(workers), "--quiet"]
+        env = dict(os.environ)
+        if cold:
+            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba-cache")  # Dask workers inherit it
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         if status != 0:
@@ -42,7 +49,7 @@ def measure(patients: int, batch_size: int, workers: int) -> dict[str, Any]:
         info = json.loads((out / "run.json").read_text())
         size_mb = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 1e6
     return {
-        "patients": patients, "batch_size": batch_size, "workers": workers, "wall_s": round(wall, 2),
+        "patients": patients, "batch_size": batch_size, "workers": workers, "cold": cold, "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "patients_per_s": round(patients / wall), "rows": info["row_counts"],
         "peak_rss_mb": round(usage.ru_maxrss / 1024), "parquet_mb": round(size_mb, 1),
@@ -133,14 +140,17 @@ def main() -> None:
     parser.add_argument("--patients", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--batch-size", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold run (empty Numba cache)")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
     args = parser.parse_args()
     if args.patients:
-        print(f"{'patients':>10} {'wall s':>8} {'CPU s':>7} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}"
+        print(f"{'patients':>16} {'wall s':>8} {'CPU s':>7} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}"
               "  rows")
-    for n in args.patients:
-        r = measure(n, args.batch_size, args.workers)
-        print(f"{r['patients']:>10,} {r['wall_s']:>8} {r['cpu_s']:>7} {r['patients_per_s']:>11,} "
+    runs = [(args.patients[0], True)] if args.patients and not args.no_cold else []
+    for n, cold in runs + [(n, False) for n in args.patients]:
+        r = measure(n, args.batch_size, args.workers, cold)
+        label = f"{r['patients']:,}" + (" cold" if cold else "")
+        print(f"{label:>16} {r['wall_s']:>8} {r['cpu_s']:>7} {r['patients_per_s']:>11,} "
               f"{r['peak_rss_mb']:>12,} {r['parquet_mb']:>11}  {r['rows']}", flush=True)
     if args.no_breakdown:
         return
