@@ -305,7 +305,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             decided.append(pain)
 
         if decided:
-            hz.refresh(state, live, np.concatenate(decided), t1)
+            hz.refresh(state, np.concatenate(decided), t1)
         t = t1
         step_index += 1
 
@@ -361,11 +361,14 @@ class _Hazard:
                              np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
         _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
 
-    def refresh(self, state: CareState, live: I64, decided: I64, t1: float) -> None:
+    def refresh(self, state: CareState, decided: I64, t1: float) -> None:
         """After the decisions at ``t1`` (resection, a line's first kill, radiotherapy), the hazard, burden
-        and health of the patients they touched, so that the next step starts from the burden they left."""
-        pid, burden = state.lesions.organ_burden(live, _mask(len(self.cum), decided), t1, state.capacity_mm3,
-                                                 every=True)
+        and health of the patients they touched, so that the next step starts from the burden they left.
+        Their rows come from their own chains, not from a pass over the step's live rows: rows of theirs
+        that are not live have ended or not woken (volume 0), and both lists ascend, so the sums are equal."""
+        les = state.lesions
+        pid, burden = les.organ_burden(les.rows_of(decided), _mask(len(self.cum), decided), t1, state.capacity_mm3,
+                                       every=True)
         self.h_prev[pid] = cancer_hazard(burden, state.values)[0]
         self.burden_prev[pid] = burden
         _set_health(state, pid, burden)
