@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_smoke_run_writes_history_posterior_and_chosen_set(smoke: tuple[cal.Cali
 
 
 def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationRequest, pd.DataFrame],
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import pyabc
 
     req, _ = smoke
@@ -115,6 +116,15 @@ def test_smoke_run_resumes_for_one_more_generation(smoke: tuple[cal.CalibrationR
         cal.run(req)
     with pytest.raises(cal.InputError, match="--patients and --seed"):
         cal.run(dataclasses.replace(req, patients=300, resume=True))
+    # a run started with another cap of the distance's terms (or before the cap was recorded) stays as it is
+    other = tmp_path / "other-cap"
+    shutil.copytree(req.out, other)
+    settings = json.loads((other / "run.json").read_text())
+    assert settings["term_cap"] == cal.TERM_CAP
+    del settings["term_cap"]
+    (other / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(cal.InputError, match="caps each row's distance at 100, this version at 4"):
+        cal.run(dataclasses.replace(req, out=other, generations=4, resume=True))
 
 
 @pytest.mark.parametrize(
