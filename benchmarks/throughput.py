@@ -12,6 +12,11 @@ Then one batch of ``--batch-size`` candidates runs in this process with timers a
 points of the pipeline: the counter-based random numbers (every function of ``metastasis.streams``),
 the model (``engine.simulate_batch`` less its random numbers), building the Arrow tables
 (``tables.build_tables``) and writing Parquet (``tables.encode_part`` and ``tables.write_part``).
+With ``--floor`` the same batch is timed again for a *quiet* cohort — the same women with no distant
+seeding (``dissemination.mu`` at its lower bound) and no residual disease after surgery, so that nothing
+happens after diagnosis but follow-up and other-cause death — with the default follow-up and with none:
+what a batch costs before any metastasis is simulated, and how much of that is the follow-up exams'
+rows (one per exam and organ, SPEC).
 """
 
 from __future__ import annotations
@@ -103,12 +108,20 @@ def patched(replacements: dict[Callable[..., Any], Callable[..., Any]]) -> Itera
             setattr(module, attr, value)
 
 
-def breakdown(batch_size: int) -> dict[str, float]:
-    """Seconds of one in-process batch of the default scenario, by part of the pipeline."""
+#: Scenario overrides of the quiet cohort: nothing seeds distant colonies, surgery leaves nothing behind.
+QUIET = ("parameters.dissemination.mu=1e-8", "parameters.surgery.residual_probability_bcs=0",
+         "parameters.surgery.residual_probability_mastectomy=0", "parameters.surgery.nodal_residual_probability=0")
+#: ... and no follow-up exams or clinic visits.
+NO_FOLLOWUP = ("followup.exams=[]", "followup.clinic_visit_until_months=0")
+
+
+def breakdown(batch_size: int, overrides: tuple[str, ...] = ()) -> dict[str, float]:
+    """Seconds of one in-process batch of the default scenario (with ``--set`` style ``overrides``), by
+    part of the pipeline."""
     from metastasis import engine, runner, streams, tables
     from metastasis.scenario import load_scenario
 
-    scenario = load_scenario("default")
+    scenario = load_scenario("default", overrides)
     warm = min(batch_size, 1000)
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports, caches, first-call costs
         runner.run(runner.RunRequest(scenario, warm, Path(tmp) / "warm", warm, quiet=True))
@@ -142,6 +155,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold run (empty Numba cache)")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the batch for a quiet cohort (no metastasis), with and without follow-up")
     args = parser.parse_args()
     if args.patients:
         print(f"{'patients':>16} {'wall s':>8} {'CPU s':>7} {'patients/s':>11} {'peak RSS MB':>12} {'parquet MB':>11}"
@@ -154,11 +169,17 @@ def main() -> None:
               f"{r['peak_rss_mb']:>12,} {r['parquet_mb']:>11}  {r['rows']}", flush=True)
     if args.no_breakdown:
         return
-    parts = breakdown(args.batch_size)
-    total = parts.pop("total")
-    print(f"\nwhere the time goes: one batch of {args.batch_size:,} candidates in one process, {total:.2f} s")
-    for name, seconds in parts.items():
-        print(f"  {name:<48} {seconds:>7.2f} s {100 * seconds / total:>5.1f} %")
+    cohorts: list[tuple[str, tuple[str, ...]]] = [("default", ())]
+    if args.floor:
+        cohorts += [("quiet cohort (no metastasis, no residual disease)", QUIET),
+                    ("quiet cohort without follow-up exams or visits", QUIET + NO_FOLLOWUP)]
+    for label, overrides in cohorts:
+        parts = breakdown(args.batch_size, overrides)
+        total = parts.pop("total")
+        print(f"\nwhere the time goes: one batch of {args.batch_size:,} candidates in one process, {label}, "
+              f"{total:.2f} s ({total * 1e6 / args.batch_size / 2:.0f} s per 1,000,000 on two cores at this rate)")
+        for name, seconds in parts.items():
+            print(f"  {name:<48} {seconds:>7.2f} s {100 * seconds / total:>5.1f} %")
 
 
 if __name__ == "__main__":
