@@ -32,6 +32,24 @@ def test_coordinate_search_finds_the_minimum_of_a_separable_bowl_within_bounds()
     assert [m[3][0] for m in moves] == sorted((m[3][0] for m in moves), reverse=True)  # never worse
 
 
+def test_objective_rows_takes_a_move_only_for_more_rows_or_as_many_with_a_smaller_miss() -> None:
+    # one coordinate; the miss score falls to the right while rows are lost, then come back further on
+    table = {0.0: (10.0, 50), 0.5: (8.0, 49), 1.0: (7.0, 49), -0.5: (11.0, 50)}
+
+    def pair(points: list[dict[str, float]]) -> list[tuple[float, float]]:
+        return [table[round(p["a"], 3)] for p in points]
+
+    start = {"a": 0.0}
+    by_miss = list(search.coordinate_search(pair, start, {"a": (-1.0, 1.0)}, {"a": 0.5}, 1, table[0.0], "miss"))
+    by_rows = list(search.coordinate_search(pair, start, {"a": (-1.0, 1.0)}, {"a": 0.5}, 1, table[0.0], "rows"))
+    assert by_miss[-1][1] == {"a": 0.5} and by_miss[-1][3] == (8.0, 49)  # a smaller miss for a lost row
+    assert by_rows[-1][1] == {"a": 0.0} and by_rows[-1][2] == {"a": 0.25}  # refused: the step is halved
+    ties = {0.0: (10.0, 50), 0.5: (9.0, 50), -0.5: (12.0, 51)}
+    moves = list(search.coordinate_search(lambda pts: [ties[round(p["a"], 3)] for p in pts], start,
+                                          {"a": (-1.0, 1.0)}, {"a": 0.5}, 1, ties[0.0], "rows"))
+    assert moves[-1][1] == {"a": -0.5}  # one more row beats a smaller miss
+
+
 def test_miss_score_counts_failing_rows_and_how_far_they_miss() -> None:
     table = pd.DataFrame({
         "published": [10.0, 10.0, 10.0, 10.0, 10.0],
@@ -76,7 +94,9 @@ def test_refine_at_several_seeds_scores_the_mean_and_resumes_only_with_them(
     assert state["score"] == pytest.approx((one[0] + two[0]) / 2) and state["passes"] == (one[1] + two[1]) / 2
     assert tomllib.loads((out / "best.toml").read_text())["provenance"]["validate_seeds"] == [1, 2]
     capsys.readouterr()
-    for extra in (["--resume", "--seed", "1"], ["--resume"], ["--seed", "3", "--seed", "3"], ["--sweeps", "-1"]):
+    assert tomllib.loads((out / "best.toml").read_text())["provenance"]["objective"] == "miss"
+    for extra in (["--resume", "--seed", "1"], ["--resume"], ["--seed", "3", "--seed", "3"], ["--sweeps", "-1"],
+                  ["--resume", "--seed", "1", "--seed", "2", "--objective", "rows"], ["--objective", "best"]):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(("error: --seed", "error: --sweeps")), err
+        assert len(err) == 1 and err[0].startswith(("error: --seed", "error: --sweeps", "error: --objective")), err

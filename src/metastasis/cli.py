@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", dest="seeds", type=int, action="append", default=[], metavar="N",
                    help="validate every point at this seed (repeatable: scores are means over the seeds; "
                         "default the scenarios' own)")
+    s.add_argument("--objective", default="miss", choices=("miss", "rows"),
+                   help="what a move must improve: the miss score (default), or the rows passing first and the "
+                        "miss score on ties")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -239,7 +242,8 @@ def _refine(args: argparse.Namespace) -> None:
 
     x, best = search.run(search.SearchRequest(
         out=args.out, patients=args.patients, sweeps=args.sweeps, workers=args.workers, resume=args.resume,
-        parameters=tuple(args.parameter) or None, quiet=args.quiet, seeds=tuple(args.seeds)))
+        parameters=tuple(args.parameter) or None, quiet=args.quiet, seeds=tuple(args.seeds),
+        objective=args.objective))
     if not args.quiet:
         print(f"wrote {args.out / 'best.toml'} (miss score {best[0]:.2f}, {best[1]:g} rows passing; "
               f"log in {args.out / 'search.jsonl'})")
