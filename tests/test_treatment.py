@@ -241,7 +241,8 @@ def test_inversions_are_scipys() -> None:
 
 def test_the_blood_brain_barrier_shelters_brain_lesions_from_chemotherapy_and_anti_her2() -> None:
     """Same women, brain penetration 0.2 against 1: more of those with HER2+ or triple-negative disease
-    ever have a brain lesion found."""
+    ever have a brain lesion found (16,000 women: with ER- colonies sleeping 1.8 years on average since
+    2026-11-29, fewer relapse in the brain, and 8,000 gave z = 2.7)."""
     from metastasis.engine import simulate_batch
     from metastasis.vocabulary import SUBTYPE_CODE
 
@@ -249,7 +250,7 @@ def test_the_blood_brain_barrier_shelters_brain_lesions_from_chemotherapy_and_an
 
     def found(penetration: float, organ: str) -> np.ndarray:
         values = parameters.resolve({"systemic.brain_penetration": penetration})
-        course = simulate_batch(sc, values, np.arange(8000))
+        course = simulate_batch(sc, values, np.arange(16_000))
         les = course.lesions
         hit = np.zeros(len(course.patients), bool)
         hit[les.pid[(les.organ == ORGAN_CODE[organ]) & ~np.isnan(les.det_t)]] = True
