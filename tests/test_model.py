@@ -34,7 +34,8 @@ def test_pet_ct_staging_finds_more_than_chest_xray_on_the_same_patients(tmp_path
                       ["patient_id", "lesion_id"]]
         return set(map(tuple, at0.to_numpy().tolist()))
 
-    assert visible(lp) == visible(lc) and len(visible(lp)) > 10_000
+    seen_pet = visible(lp)
+    assert seen_pet == visible(lc) and len(seen_pet) > 10_000
     assert len(both) > 0.95 * (lp["seeded_days"] <= 0).sum()
     for col in cols[2:]:
         np.testing.assert_array_equal(both[f"{col}_pet"].to_numpy(), both[f"{col}_cxr"].to_numpy())

@@ -125,8 +125,8 @@ for subtype, (g1, g2) in {
 _add("aggressiveness.sigma", 0.604, "log units", 0.05, 2.0, CALIBRATED_SOURCE,
      "sigma_A: spread of log aggressiveness", prior=("uniform", 0.2, 1.2))
 _A_SOURCE = ("MODEL.md 1: triple-negative and HER2-enriched disease wider and higher; the shifts set, with "
-             "the ER- dormancy exit, so that stage IV at diagnosis by subtype has the registry's ratios to "
-             "HR+/HER2- (1.5, 2 and 1.5), " + _CCR_STAGE_IV)
+             "the ER- dormancy exit, so that stage IV at diagnosis by subtype is near the registry's ratios to "
+             "HR+/HER2- (1.5, 2 and 1.5; 1.7, 2.4 and 1.7 with the defaults of 2026-11-29), " + _CCR_STAGE_IV)
 _A_WIDTH_SOURCE = "MODEL.md 1: triple-negative and HER2-enriched disease wider (assumption for the size)"
 for subtype, shift, width in (
     ("luminal_a", -0.3, 1.0),
