@@ -220,6 +220,29 @@ def test_stage_shift_patterns_involvement_and_lethal_origin() -> None:
     assert inv.loc["bone", "reached_share"] == 0.75
 
 
+def test_burden_at_first_finding_counts_the_work_up_and_what_was_there() -> None:
+    end = {"ended_days": 5000.0}
+    lesions = _lesions([
+        {"patient_id": 1, "lesion_id": 0, "organ": "breast", "origin": "primary", "detected_days": 0.0, **end},
+        {"patient_id": 1, "organ": "lung", "detectable_days": 50.0, "detected_days": 100.0, **end},
+        {"patient_id": 1, "lesion_id": 2, "organ": "bone", "detectable_days": 60.0, "detected_days": 150.0, **end},
+        {"patient_id": 1, "lesion_id": 3, "organ": "liver", "detectable_days": 90.0, "detected_days": 300.0, **end},
+        {"patient_id": 1, "lesion_id": 4, "organ": "bone", "detectable_days": 80.0, **end},  # there, never found
+        {"patient_id": 1, "lesion_id": 5, "organ": "lung", "detectable_days": 40.0, "ended_days": 90.0},  # gone
+        {"patient_id": 1, "lesion_id": 6, "organ": "brain", "detectable_days": 120.0, **end},  # too late
+        *({"patient_id": 2, "lesion_id": k, "organ": "liver", "detectable_days": 10.0, "detected_days": 400.0,
+           **end} for k in range(1, 8)),
+        {"patient_id": 3, "organ": "bone", "detectable_days": 10.0, **end},  # never found: no row
+    ])
+    b = analysis.burden_at_first_finding(lesions, window_days=90.0)
+    assert list(b.index) == [1, 2]
+    assert b.loc[1, "first_distant_days"] == 100.0
+    assert b.loc[1, "lesions_found"] == 2 and b.loc[1, "organs_found"] == 2  # the liver, at day 300, is later
+    assert b.loc[1, "lesions_present"] == 4  # lung, both bones, liver; not the ended lung or the later brain
+    assert b.loc[2, "lesions_found"] == 7 and b.loc[2, "organs_found"] == 1 and b.loc[2, "lesions_present"] == 7
+    assert bool(b.loc[1, "oligometastatic"]) and not bool(b.loc[2, "oligometastatic"])
+
+
 # --- Kaplan-Meier and Cox --------------------------------------------------------------------------------
 
 def test_kaplan_meier_known_values_and_greenwood_band() -> None:

@@ -316,6 +316,31 @@ def organ_patterns(lesions: pd.DataFrame, at: str = "ever") -> pd.DataFrame:
     return out.sort_values(["patients"], ascending=False, kind="stable")
 
 
+def burden_at_first_finding(lesions: pd.DataFrame, window_days: float = 90.0) -> pd.DataFrame:
+    """How much distant disease there is when it is first found: one row per patient with distant
+    disease found (index ``patient_id``).
+
+    Columns: ``first_distant_days``; ``lesions_found`` and ``organs_found``, the distant lesions and
+    organs detected within ``window_days`` of the first finding (the work-up it sets off); ``lesions_present``,
+    the distant lesions of 2 mm or more alive on the day of the first finding, found or not; and
+    ``oligometastatic``, at most five lesions found. An ``aggregate`` row (lesions beyond the engine's
+    per-organ cap) counts as one lesion, so counts beyond the cap are a floor.
+    """
+    distant = _distant(lesions)
+    found = distant[distant["detected_days"].notna()]
+    first = found.groupby("patient_id")["detected_days"].min().rename("first_distant_days")
+    f = found.join(first, on="patient_id")
+    f = f[f["detected_days"] <= f["first_distant_days"] + window_days]
+    out = first.to_frame()
+    out["lesions_found"] = f.groupby("patient_id").size().astype("int64")
+    out["organs_found"] = f.groupby("patient_id")["organ"].nunique().astype("int64")
+    d = distant.join(first, on="patient_id", how="inner")
+    alive = d[(d["detectable_days"] <= d["first_distant_days"]) & (d["ended_days"] > d["first_distant_days"])]
+    out["lesions_present"] = alive.groupby("patient_id").size().reindex(out.index, fill_value=0).astype("int64")
+    out["oligometastatic"] = out["lesions_found"] <= 5
+    return out
+
+
 def deaths_by_lethal_origin(patients: pd.DataFrame) -> pd.DataFrame:
     """Breast cancer deaths by the origin of the lesion that killed, by clinical stage and over all.
 
