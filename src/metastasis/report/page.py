@@ -215,7 +215,8 @@ def build_report(run: Run, n_stories: int = 4, seed: int = 0) -> str:
     body.append(section(SECTIONS[5][1], figure_block(
         figures.patterns_figure(ever, first),
         "Which organs are involved together: the combinations found on the day of the first distant finding and "
-        "by the end of follow-up (most frequent first).", "fig-patterns"), SECTIONS[5][0]))
+        "by the end of follow-up (most frequent first).", "fig-patterns",
+        _burden_table(analysis.burden_at_first_finding(lesions, window), window)), SECTIONS[5][0]))
     spreads = chain.roles.sort_values("spread_share", ascending=False)
     roles_text = ", ".join(f"{o.replace('_', ' ')} {pct(v, 0)}" for o, v in spreads["spread_share"].dropna().items())
     body.append(section(SECTIONS[6][1], figure_block(
@@ -253,6 +254,22 @@ def build_report(run: Run, n_stories: int = 4, seed: int = 0) -> str:
                 f"{len(patients):,} virtual patients, seed {esc(run.info.get('seed'))}, metastasis "
                 f"{esc(run.info.get('package_version', ''))}")
     return page(f"metastasis report: {run.name}", subtitle, "".join(body), nav=SECTIONS)
+
+
+def _burden_table(burden: pd.DataFrame, window: float) -> str:
+    """How many distant lesions there are when distant disease is first found: found in the work-up it sets
+    off, and present (2 mm or more) that day."""
+    bins = [0, 1, 3, 5, np.inf]
+    labels = ["1", "2-3", "4-5", "more than 5"]
+    n = max(len(burden), 1)
+    found = pd.cut(burden["lesions_found"], bins, labels=labels).value_counts().reindex(labels, fill_value=0)
+    present = pd.cut(burden["lesions_present"], [-1, *bins], labels=["0", *labels]).value_counts().reindex(
+        ["0", *labels], fill_value=0)
+    frame = pd.DataFrame({"found": found / n, "present": present / n}).reindex(["0", *labels]).fillna(0.0)
+    frame.index.name = "distant lesions"
+    return table_html(frame, {"found": pct, "present": pct}, caption=(
+        f"Women with distant disease found ({len(burden):,}) by the number of distant lesions found within "
+        f"{window:g} days of the first finding, and of lesions of 2 mm or more present that day (found or not)"))
 
 
 def _timelines(run: Run, rec: pd.DataFrame, n: int, seed: int) -> str:
