@@ -57,6 +57,40 @@ def test_mean_number_of_colonies_is_the_poisson_integral() -> None:
     assert abs(observed - expected) < 4 * math.sqrt(expected)
 
 
+def test_a_seeding_event_founds_a_cluster_that_shares_its_day_and_dormancy_draw() -> None:
+    """``dissemination.cluster_mean`` m: events as without clusters, each founding 1 + Poisson(m - 1) colonies
+    that share their seeding day and their dormancy draw (m = 1: one colony per event, MODEL.md 3)."""
+    sc = load_scenario("default")
+    m = 2.5
+    values = parameters.resolve({"dissemination.secondary_scale": 0.0, "dissemination.mu": 4.4e-5,
+                                 "dissemination.cluster_mean": m})
+    patients = cohort.draw_patients(sc.cohort, values, 7, np.arange(40_000))
+    hist, lesions = nh.start(patients, values, 7)
+    primary_tau = hist.primary_rate * -lesions.seeded[: len(patients)]
+    per_patient = expected_colonies(hist.curve, 0.0, primary_tau, hist.seed_rate, hist.primary_rate)
+    nh.seed_until(hist, lesions, np.zeros(len(patients)))
+    # the few women whose seeding the per-patient cap stopped (a cluster may be cut there) are left out
+    below = hist.colonies < values["engine.max_colonies_per_patient"]
+    assert below.mean() > 0.999
+    expected = per_patient[below].sum()
+    seeded = np.nonzero((lesions.origin == ORIGIN_CODE["seeded"]) & (lesions.parent == 0) & below[lesions.pid])[0]
+    pid, day = lesions.pid[seeded], lesions.seeded[seeded]
+    _, event, size = np.unique(np.stack([pid.astype(float), day]), axis=1, return_inverse=True, return_counts=True)
+    event = event.reshape(-1)
+    # one dormancy draw per event: the sleep in units of each organ's mean dormancy is the same for every member
+    sleep = (lesions.wake[seeded] - day) * hist.dormancy[hist.subtype[pid], lesions.organ[seeded]]
+    order = np.argsort(event, kind="stable")
+    starts = np.r_[0, np.cumsum(size)[:-1]]
+    spread = np.maximum.reduceat(sleep[order], starts) - np.minimum.reduceat(sleep[order], starts)
+    assert (spread <= 1e-9 * np.maximum.reduceat(sleep[order], starts)).all()
+    # events as without clusters: Poisson(expected), within 4 standard deviations (probability 0.99994)
+    assert expected > 400 and abs(size.size - expected) < 4 * math.sqrt(expected)
+    # size - 1 ~ Poisson(m - 1): its mean over the events within 4 standard errors
+    assert abs((size - 1).mean() - (m - 1)) < 4 * math.sqrt((m - 1) / size.size)
+    # members of an event lodge in several organs (they draw their organs one by one)
+    assert len(np.unique(lesions.organ[seeded][size[event] > 1])) > 3
+
+
 def test_colonies_lodge_in_organs_by_the_tropism_of_their_subtype() -> None:
     """Organs of the colonies the compiled cascade founds, by subtype, against the tropism matrix."""
     sc = load_scenario("default")

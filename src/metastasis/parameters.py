@@ -172,6 +172,10 @@ _add("dissemination.gamma", 0.358, "exponent", 0.3, 1.0, CALIBRATED_SOURCE + "; 
      "J Theor Biol 2000 and Benzekry et al. 2016 use the surface dimension 2/3, which makes distant relapse "
      "of T2 twice that of T1 within a node group (Pan et al. 2017: 1.5 times)",
      prior=("uniform", 0.3, 1.0))
+_add("dissemination.cluster_mean", 1.0, "colonies per seeding event", 1, 50,
+     "structural extension beyond MODEL.md 3 (experimental; 1 = off, MODEL.md's one colony per event): a seeding "
+     "event founds 1 + Poisson(mean - 1) colonies sharing their seeding day and dormancy draw, as circulating "
+     "tumour-cell clusters do (Aceto et al. Cell 2014;158:1110)")
 _add("dissemination.secondary_scale", 0.58, "ratio", 0, 2, CALIBRATED_SOURCE,
      "seeding of metastases relative to the primary (metastasis to metastasis)", prior=("uniform", 0.0, 1.0))
 _add("dissemination.dormancy_exit_er_positive", 1.91e-3, "per day", 1e-6, 1e-1, CALIBRATED_SOURCE,

@@ -62,9 +62,27 @@ def may_seed(rows: I64, until_days: F64, slack_days: float, taus: F64, log_h: F6
     return keep[:n_keep]
 
 
+#: Counters of the draws of a cluster's second and later colonies (far above a tumour's 8 * children).
+_CLUSTER_COUNTER = 1 << 40
+_CLUSTER_MAX = 1 << 10
+
+
+@numba.njit(cache=True)
+def _poisson(u: float, mean: float) -> int:
+    # inversion of the Poisson distribution function at u (small means: a short walk)
+    p = np.exp(-mean)
+    cdf = p
+    k = 0
+    while u > cdf and k < _CLUSTER_MAX - 1:
+        k += 1
+        p *= mean / k
+        cdf += p
+    return k
+
+
 @numba.njit(cache=True)
 def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary: float, met_factor: float,
-                lesion_sd: float, taus: F64, log_h: F64, c: F64,
+                lesion_sd: float, cluster_mean: float, taus: F64, log_h: F64, c: F64,
                 pid: I64, lid: I64, ended: F64, t_ref: F64, tau_ref: F64, rate: F64, seed_rate: F64,
                 lam_ref: F64, h_ref: F64, next_level: F64, n_children: NDArray[np.int32], t_seed: F64,
                 patient_id: I64, subtype: NDArray[np.int8], primary_rate: F64, patient_seed_rate: F64,
@@ -138,13 +156,12 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
         seeded = np.empty(n_due, np.int64)
         n_seeded = 0
         first_new = m
-        start = 0
+        rank = 0  # colonies founded so far in this pass by the current patient
         for i in range(n_due):
             o = order[i]
             hnd, p = due[o], d_pid[o]
             if i == 0 or p != d_pid[order[i - 1]]:
-                start = i
-            rank = i - start
+                rank = 0
             if colonies[p] + rank >= cap:  # the per-patient cap, in order of seeding day
                 if hnd < n_rows:
                     next_level[hnd] = np.inf
@@ -155,15 +172,40 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
             k = np.int64(n_children[hnd]) if hnd < n_rows else np.int64(c_children[hnd - n_rows])
             gid, parent_lid = patient_id[p], d_lid[o]
             s = subtype[p]
-            uu = _u(head, gid, parent_lid, 8 * k) * tropism_cdf[s, n_organs - 1]
-            organ = 0
-            for q in range(n_organs):
-                if uu >= tropism_cdf[s, q]:
-                    organ += 1
-            organ = min(organ, n_organs - 1)
-            dormancy_days = -np.log(_u(head, gid, parent_lid, 8 * k + 1)) / dormancy[s, organ]
-            z = normal_quantile(_u(head, gid, parent_lid, 8 * k + 2))
-            child_rate = primary_rate[p] * met_factor * np.exp(lesion_sd * z)
+            # a seeding event founds a cluster of colonies (1 + Poisson(cluster_mean - 1)) that share their
+            # seeding day and their dormancy draw (each sleeps that draw at its organ's rate); each draws its
+            # own organ and growth rate
+            size = 1
+            if cluster_mean > 1.0:
+                size += _poisson(_u(head, gid, parent_lid, 8 * k + 4), cluster_mean - 1.0)
+            dormancy_u = _u(head, gid, parent_lid, 8 * k + 1)
+            for j in range(size):
+                if colonies[p] + rank >= cap:
+                    break
+                counter = 8 * k if j == 0 else _CLUSTER_COUNTER + 8 * (k * _CLUSTER_MAX + j)
+                uu = _u(head, gid, parent_lid, counter) * tropism_cdf[s, n_organs - 1]
+                organ = 0
+                for q in range(n_organs):
+                    if uu >= tropism_cdf[s, q]:
+                        organ += 1
+                organ = min(organ, n_organs - 1)
+                dormancy_days = -np.log(dormancy_u) / dormancy[s, organ]
+                z = normal_quantile(_u(head, gid, parent_lid, counter + 2))
+                child_rate = primary_rate[p] * met_factor * np.exp(lesion_sd * z)
+                if m == c_pid.size:
+                    c_pid, c_lid, c_organ, c_parent = _grow(c_pid, m + 1), _grow(c_lid, m + 1), \
+                        _grow(c_organ, m + 1), _grow(c_parent, m + 1)
+                    c_seeded, c_wake, c_rate = _grow(c_seeded, m + 1), _grow(c_wake, m + 1), _grow(c_rate, m + 1)
+                    c_seed_rate, c_level = _grow(c_seed_rate, m + 1), _grow(c_level, m + 1)
+                    c_children = _grow(c_children, m + 1)
+                child_lid = next_lid[p] + rank
+                c_pid[m], c_lid[m], c_organ[m], c_parent[m] = p, child_lid, organ, parent_lid
+                c_seeded[m], c_wake[m] = t_child[o], t_child[o] + dormancy_days
+                c_rate[m], c_seed_rate[m] = child_rate, patient_seed_rate[p] * secondary
+                c_level[m] = -np.log(_u(head, gid, child_lid, 3))
+                c_children[m] = 0
+                m += 1
+                rank += 1
             step_up = np.log(_u(head, gid, parent_lid, 8 * (k + 1) + 3))
             if hnd < n_rows:
                 next_level[hnd] = next_level[hnd] - step_up
@@ -172,19 +214,6 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
             else:
                 c_level[hnd - n_rows] = c_level[hnd - n_rows] - step_up
                 c_children[hnd - n_rows] = k + 1
-            if m == c_pid.size:
-                c_pid, c_lid, c_organ, c_parent = _grow(c_pid, m + 1), _grow(c_lid, m + 1), _grow(c_organ, m + 1), \
-                    _grow(c_parent, m + 1)
-                c_seeded, c_wake, c_rate = _grow(c_seeded, m + 1), _grow(c_wake, m + 1), _grow(c_rate, m + 1)
-                c_seed_rate, c_level = _grow(c_seed_rate, m + 1), _grow(c_level, m + 1)
-                c_children = _grow(c_children, m + 1)
-            child_lid = next_lid[p] + rank
-            c_pid[m], c_lid[m], c_organ[m], c_parent[m] = p, child_lid, organ, parent_lid
-            c_seeded[m], c_wake[m] = t_child[o], t_child[o] + dormancy_days
-            c_rate[m], c_seed_rate[m] = child_rate, patient_seed_rate[p] * secondary
-            c_level[m] = -np.log(_u(head, gid, child_lid, 3))
-            c_children[m] = 0
-            m += 1
             seeded[n_seeded] = hnd
             n_seeded += 1
         # lesion ids and colony counts move on by the colonies each patient founded in this pass

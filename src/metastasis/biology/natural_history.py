@@ -199,7 +199,8 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         rows, until_days,
         int(v["engine.max_colonies_per_patient"]), streams.stream_head(hist.seed, Process.NATURAL_HISTORY),
         v["dissemination.secondary_scale"], v["growth.metastasis_factor"], v["growth.lesion_log_sd"],
-        taus, log_h, scalars, c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
+        v["dissemination.cluster_mean"], taus, log_h, scalars,
+        c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
         c["lam_ref"], c["h_ref"], c["next_level"], c["n_children"], c["t_seed"],
         hist.patient_id, hist.subtype, hist.primary_rate, hist.seed_rate, hist.tropism_cdf, hist.dormancy,
         hist.colonies, hist.next_lid)
