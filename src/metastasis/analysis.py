@@ -335,7 +335,8 @@ def burden_at_first_finding(lesions: pd.DataFrame, window_days: float = 90.0) ->
     out["lesions_found"] = f.groupby("patient_id").size().astype("int64")
     out["organs_found"] = f.groupby("patient_id")["organ"].nunique().astype("int64")
     d = distant.join(first, on="patient_id", how="inner")
-    alive = d[(d["detectable_days"] <= d["first_distant_days"]) & (d["ended_days"] > d["first_distant_days"])]
+    # a lesion resected or irradiated on that day was there that day
+    alive = d[(d["detectable_days"] <= d["first_distant_days"]) & (d["ended_days"] >= d["first_distant_days"])]
     out["lesions_present"] = alive.groupby("patient_id").size().reindex(out.index, fill_value=0).astype("int64")
     out["oligometastatic"] = out["lesions_found"] <= 5
     return out
