@@ -230,6 +230,7 @@ def test_burden_at_first_finding_counts_the_work_up_and_what_was_there() -> None
         {"patient_id": 1, "lesion_id": 4, "organ": "bone", "detectable_days": 80.0, **end},  # there, never found
         {"patient_id": 1, "lesion_id": 5, "organ": "lung", "detectable_days": 40.0, "ended_days": 90.0},  # gone
         {"patient_id": 1, "lesion_id": 6, "organ": "brain", "detectable_days": 120.0, **end},  # too late
+        {"patient_id": 1, "lesion_id": 7, "organ": "liver", "detectable_days": 70.0, "ended_days": 100.0},  # that day
         *({"patient_id": 2, "lesion_id": k, "organ": "liver", "detectable_days": 10.0, "detected_days": 400.0,
            **end} for k in range(1, 8)),
         {"patient_id": 3, "organ": "bone", "detectable_days": 10.0, **end},  # never found: no row
@@ -238,7 +239,8 @@ def test_burden_at_first_finding_counts_the_work_up_and_what_was_there() -> None
     assert list(b.index) == [1, 2]
     assert b.loc[1, "first_distant_days"] == 100.0
     assert b.loc[1, "lesions_found"] == 2 and b.loc[1, "organs_found"] == 2  # the liver, at day 300, is later
-    assert b.loc[1, "lesions_present"] == 4  # lung, both bones, liver; not the ended lung or the later brain
+    # lung, both bones, both livers (one resected that day); not the lung gone before or the brain to come
+    assert b.loc[1, "lesions_present"] == 5
     assert b.loc[2, "lesions_found"] == 7 and b.loc[2, "organs_found"] == 1 and b.loc[2, "lesions_present"] == 7
     assert bool(b.loc[1, "oligometastatic"]) and not bool(b.loc[2, "oligometastatic"])
 
