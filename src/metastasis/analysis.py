@@ -327,11 +327,10 @@ def burden_at_first_finding(lesions: pd.DataFrame, window_days: float = 90.0) ->
     per-organ cap) counts as one lesion, so counts beyond the cap are a floor.
     """
     distant = _distant(lesions)
-    found = distant[distant["detected_days"].notna()]
-    first = found.groupby("patient_id")["detected_days"].min().rename("first_distant_days")
-    f = found.join(first, on="patient_id")
+    first = first_distant_detection(lesions)["first_distant_days"]
+    f = distant.join(first, on="patient_id", how="inner")
     f = f[f["detected_days"] <= f["first_distant_days"] + window_days]
-    out = first.to_frame()
+    out = first.to_frame().sort_index()
     out["lesions_found"] = f.groupby("patient_id").size().astype("int64")
     out["organs_found"] = f.groupby("patient_id")["organ"].nunique().astype("int64")
     d = distant.join(first, on="patient_id", how="inner")
