@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.integrate import quad
 from scipy.special import ndtri
 
@@ -15,7 +16,7 @@ from metastasis.biology import natural_history as nh
 from metastasis.biology.dissemination import SeedingCurve, _interp, expected_colonies
 from metastasis.scenario import load_scenario
 from metastasis.streams import normal_quantile
-from metastasis.vocabulary import ORIGIN_CODE
+from metastasis.vocabulary import ORIGIN_CODE, SUBTYPE_ER_POSITIVE
 
 
 def test_scalar_interpolation_is_numpys_bit_for_bit() -> None:
@@ -89,6 +90,36 @@ def test_a_seeding_event_founds_a_cluster_that_shares_its_day_and_dormancy_draw(
     assert abs((size - 1).mean() - (m - 1)) < 4 * math.sqrt((m - 1) / size.size)
     # members of an event lodge in several organs (they draw their organs one by one)
     assert len(np.unique(lesions.organ[seeded][size[event] > 1])) > 3
+
+
+def test_dormancy_of_a_given_shape_is_weibull_with_the_same_mean() -> None:
+    """``dissemination.dormancy_shape_*`` k: the same colonies sleep ``E^(1/k) / Gamma(1 + 1/k)`` mean
+    dormancies where the exponential (k = 1, MODEL.md 3) sleeps ``E``, so each sleep is Weibull of shape k
+    and the mean is kept."""
+    sc = load_scenario("default")
+    shapes = {"dissemination.dormancy_shape_er_positive": 0.5, "dissemination.dormancy_shape_er_negative": 3.0}
+    sleeps = []
+    for extra in ({}, shapes):
+        values = parameters.resolve({"dissemination.secondary_scale": 0.0, "dissemination.mu": 1e-3, **extra})
+        patients = cohort.draw_patients(sc.cohort, values, 5, np.arange(20_000))
+        hist, lesions = nh.start(patients, values, 5)
+        nh.seed_until(hist, lesions, np.zeros(len(patients)))
+        seeded = np.nonzero(lesions.origin == ORIGIN_CODE["seeded"])[0]
+        pid = lesions.pid[seeded]
+        # sleep in units of the mean dormancy of the colony's subtype and organ
+        sleeps.append((lesions.wake[seeded] - lesions.seeded[seeded])
+                      * hist.dormancy[hist.subtype[pid], lesions.organ[seeded]])
+        er_positive = np.array(SUBTYPE_ER_POSITIVE)[hist.subtype[pid]]
+    exponential, shaped = sleeps
+    assert exponential.size == shaped.size > 5000  # the colonies do not depend on how long they sleep
+    for group, k in ((er_positive, 0.5), (~er_positive, 3.0)):
+        g = math.gamma(1 + 1 / k)
+        # (to rounding of the days the sleeps are recovered from)
+        np.testing.assert_allclose(shaped[group], exponential[group] ** (1 / k) / g, rtol=1e-9, atol=1e-12)
+        # Kolmogorov-Smirnov against Weibull(k) of mean 1: the bound of a test at level 1e-4
+        n = int(group.sum())
+        statistic = stats.kstest(shaped[group], stats.weibull_min(k, scale=1 / g).cdf).statistic
+        assert n > 1000 and statistic < math.sqrt(-math.log(1e-4 / 2) / (2 * n))
 
 
 def test_colonies_lodge_in_organs_by_the_tropism_of_their_subtype() -> None:

@@ -188,6 +188,13 @@ _add("dissemination.dormancy_exit_er_negative", 1.5e-3, "per day", 1e-6, 1e-1,
      "lambda for ER- disease (mean dormancy 1.8 years; the triple-negative peak of Dent et al. 2007, 3 "
      "years, is not reached: see the README's misfits)",
      prior=("loguniform", 1 / (4 * 365.25), 1 / (0.1 * 365.25)))
+_DORMANCY_SHAPE = ("structural extension beyond MODEL.md 3 (experimental; 1 = off, MODEL.md's exponential): a "
+                   "Weibull dormancy of this shape with the same mean; below 1 many colonies wake at once and a "
+                   "long tail sleeps for years, above 1 wakes gather around the mean")
+_add("dissemination.dormancy_shape_er_positive", 1.0, "Weibull shape", 0.2, 5, _DORMANCY_SHAPE,
+     "shape of the dormancy time of ER+ disease")
+_add("dissemination.dormancy_shape_er_negative", 1.0, "Weibull shape", 0.2, 5, _DORMANCY_SHAPE,
+     "shape of the dormancy time of ER- disease")
 _add("dissemination.dormancy_factor_bone_er_positive", 0.7, "ratio", 0.05, 2,
      "MODEL.md 3: dormancy long in bone for ER+ disease (assumption for the size)")
 _add("dissemination.dormancy_factor_brain", 0.6, "ratio", 0.01, 2,

@@ -14,6 +14,8 @@ with the NumPy passes, and no value moved by more than 3e-11 of itself).
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +88,7 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
                 pid: I64, lid: I64, ended: F64, t_ref: F64, tau_ref: F64, rate: F64, seed_rate: F64,
                 lam_ref: F64, h_ref: F64, next_level: F64, n_children: NDArray[np.int32], t_seed: F64,
                 patient_id: I64, subtype: NDArray[np.int8], primary_rate: F64, patient_seed_rate: F64,
-                tropism_cdf: F64, dormancy: F64, colonies: I64, next_lid: I64,
+                tropism_cdf: F64, dormancy: F64, dormancy_shape: F64, colonies: I64, next_lid: I64,
                 ) -> tuple[I64, I64, NDArray[np.int8], I64, F64, F64, F64, F64, F64, NDArray[np.int32]]:
     """Found every colony due before ``until_days`` (per patient) from tumours ``rows``, cascades included.
 
@@ -179,6 +181,11 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
             if cluster_mean > 1.0:
                 size += _poisson(_u(head, gid, parent_lid, 8 * k + 4), cluster_mean - 1.0)
             dormancy_u = _u(head, gid, parent_lid, 8 * k + 1)
+            # Weibull of shape k and mean 1 / rate (k = 1: MODEL.md's exponential, computed as it always was)
+            shape = dormancy_shape[s]
+            sleep = -np.log(dormancy_u)
+            if shape != 1.0:
+                sleep = sleep ** (1.0 / shape) / math.gamma(1.0 + 1.0 / shape)
             for j in range(size):
                 if colonies[p] + rank >= cap:
                     break
@@ -189,7 +196,7 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
                     if uu >= tropism_cdf[s, q]:
                         organ += 1
                 organ = min(organ, n_organs - 1)
-                dormancy_days = -np.log(dormancy_u) / dormancy[s, organ]
+                dormancy_days = sleep / dormancy[s, organ]
                 z = normal_quantile(_u(head, gid, parent_lid, counter + 2))
                 child_rate = primary_rate[p] * met_factor * np.exp(lesion_sd * z)
                 if m == c_pid.size:

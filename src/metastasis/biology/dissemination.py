@@ -171,3 +171,9 @@ def dormancy_exit_rates(values: dict[str, float]) -> F64:
             out[i, :] = values["dissemination.dormancy_exit_er_negative"]
     out[:, ORGAN_CODE["brain"]] *= values["dissemination.dormancy_factor_brain"]
     return out
+
+
+def dormancy_shapes(values: dict[str, float]) -> F64:
+    """Weibull shape of the dormancy time by subtype (ER status sets it; 1 = exponential, MODEL.md 3)."""
+    return np.array([values["dissemination.dormancy_shape_er_positive"] if er_positive
+                     else values["dissemination.dormancy_shape_er_negative"] for er_positive in SUBTYPE_ER_POSITIVE])

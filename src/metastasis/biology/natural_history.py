@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from metastasis import streams
 from metastasis.biology import cascade, growth
-from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, tropism_matrix
+from metastasis.biology.dissemination import SeedingCurve, dormancy_exit_rates, dormancy_shapes, tropism_matrix
 from metastasis.biology.lesions import Lesions, per_row
 from metastasis.cohort import Patients
 from metastasis.streams import Process
@@ -42,7 +42,8 @@ class History:
     values: dict[str, float]
     curve: SeedingCurve
     tropism: F64
-    dormancy: F64
+    dormancy: F64  # exit rate, per day, subtype x organ (1 / mean dormancy)
+    dormancy_shape: F64  # Weibull shape, per subtype
     colonies: I64  # colonies created so far, per patient (mutated)
     next_lid: I64  # next free lesion id, per patient (mutated)
 
@@ -114,6 +115,7 @@ def start(patients: Patients, values: dict[str, float], seed: int) -> tuple[Hist
         curve=curve,
         tropism=tropism_matrix(values),
         dormancy=dormancy_exit_rates(values),
+        dormancy_shape=dormancy_shapes(values),
         colonies=np.zeros(n, dtype=np.int64),
         next_lid=1 + nodes,
     )
@@ -203,7 +205,7 @@ def seed_until(hist: History, lesions: Lesions, until_days: F64, rows: I64 | Non
         c["pid"], c["lid"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"],
         c["lam_ref"], c["h_ref"], c["next_level"], c["n_children"], c["t_seed"],
         hist.patient_id, hist.subtype, hist.primary_rate, hist.seed_rate, hist.tropism_cdf, hist.dormancy,
-        hist.colonies, hist.next_lid)
+        hist.dormancy_shape, hist.colonies, hist.next_lid)
     pid, lid, organ, parent, seeded, wake, rate, seed_rate, level, children = new
     if pid.size == 0:
         return
