@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
+from metastasis import parameters
 from metastasis.biology.growth import age_at_volume, doubling_days_at, rate_from_doubling, volume_from_diameter
 from metastasis.calibration import gbsg2, targets
 from metastasis.calibration.settings import SETTINGS, Simulated, kaplan_meier_at, simulate_eligible
@@ -310,6 +311,45 @@ def test_validate_seed_replaces_the_scenarios_seed(small_validation: list[dict[s
 
     assert at_diagnosis(2) == seed_2
     assert at_diagnosis(None) != seed_2 and at_diagnosis(None) == at_diagnosis(1)
+
+
+def _validate_json(args: list[str]) -> pd.DataFrame:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["validate", "--patients", "400", "--seed", "2", "--json", *args]) == 0
+    return pd.DataFrame(json.loads(out.getvalue())).set_index(["target", "row"])["simulated"]
+
+
+def test_validate_parameters_file_and_set_apply_in_every_setting(
+        small_validation: list[dict[str, object]], tmp_path: Path) -> None:
+    """``--parameters FILE`` validates the file's [parameters] table instead of the defaults (the table is
+    what ``targets.emulate`` gives with those values), and a later ``--set`` of the same key wins."""
+    mu = parameters.REGISTRY["dissemination.mu"].default
+    path = tmp_path / "best.toml"
+    path.write_text(f'[parameters]\n"dissemination.mu" = {3 * mu!r}\n', encoding="utf-8")
+    defaults = pd.DataFrame(small_validation).set_index(["target", "row"])["simulated"]
+    tripled = _validate_json(["--parameters", str(path)])
+    expected = targets.emulate({"dissemination.mu": 3 * mu}, 400, gbsg2=False, targets=("metastasis_at_diagnosis",),
+                               seed=2)
+    assert tripled["metastasis_at_diagnosis"].tolist() == expected["simulated"].tolist()
+    assert tripled["metastasis_at_diagnosis"]["any_distant"] > defaults["metastasis_at_diagnosis"]["any_distant"]
+    back = _validate_json(["--parameters", str(path), "--set", f"parameters.dissemination.mu={mu!r}"])
+    pd.testing.assert_series_equal(back, defaults)
+
+
+@pytest.mark.parametrize("text, message", [(None, "is not a file"), ("x = 1\n", "has no [parameters] table"),
+                                           ('[parameters]\n"dissemination.mu" = "a"\n', "must be a number")])
+def test_validate_bad_parameters_file_is_an_input_error(text: str | None, message: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    assert main(["validate", "--parameters", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
 
 
 def test_validate_negative_seed_is_an_input_error(capsys: pytest.CaptureFixture[str]) -> None:

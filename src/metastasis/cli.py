@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="JSON on stdout")
     s.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="also write a page with the table and the GBSG2 curves (trial against simulated)")
+    s.add_argument("--parameters", default=None, metavar="FILE",
+                   help="validate with the [parameters] table of this TOML file (refine's best.toml, calibrate's "
+                        "chosen.toml, a scenario) instead of the defaults, in every setting")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario or parameter key in every setting, as simulate's --set (after "
+                        "--parameters)")
 
     s = sub.add_parser("calibrate", help="ABC-SMC fit of the calibrated parameters to the targets (pyabc)")
     s.add_argument("--population", type=int, default=200, help="particles per generation (default 200)")
@@ -216,12 +222,15 @@ def _validate(args: argparse.Namespace) -> None:
         raise InputError("--seed", f"must be >= 0 (got {args.seed})")
     if args.html is not None and not args.html.parent.is_dir():
         raise InputError("--html", f"the directory of {args.html} does not exist")
-    table, sims = validate.validation_and_simulations(args.patients, seed=args.seed)
+    from metastasis.scenario import parameter_overrides
+
+    overrides = (*(parameter_overrides(args.parameters) if args.parameters is not None else ()), *args.overrides)
+    table, sims = validate.validation_and_simulations(args.patients, seed=args.seed, scenario_overrides=overrides)
     if args.html is not None:
         from metastasis.calibration.gbsg2 import curves
         from metastasis.report.validation_page import write_validation_page
 
-        write_validation_page(table, curves(sims), args.html, args.patients, args.seed)
+        write_validation_page(table, curves(sims), args.html, args.patients, args.seed, overrides)
     print(json.dumps(validate.table_json(table), indent=2) if args.json else validate.format_table(table))
 
 

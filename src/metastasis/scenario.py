@@ -494,6 +494,23 @@ def _set(raw: dict[str, Any], item: str) -> None:
             raise InputError("--set", f"{key}: {'.'.join(segments[:i])} is not a table or a list")
 
 
+def parameter_overrides(source: str) -> tuple[str, ...]:
+    """The ``[parameters]`` table of a TOML file (or built-in scenario) as ``parameters.<name>=<value>``
+    overrides, in the file's order (refine's ``best.toml`` and calibrate's ``chosen.toml`` are such files)."""
+    if source not in builtin_names() and not Path(source).is_file():
+        raise InputError("--parameters", f"{source} is not a file")
+    try:
+        table = _read(source).get("parameters", {})
+    except InputError as exc:
+        raise InputError("--parameters", exc.message) from None
+    if not isinstance(table, dict) or not table:
+        raise InputError("--parameters", f"{source} has no [parameters] table")
+    for name, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"parameters.{name}", f"must be a number (got {value!r})")
+    return tuple(f"parameters.{name}={value!r}" for name, value in table.items())
+
+
 def load_scenario(source: str, overrides: Sequence[str] = ()) -> Scenario:
     """Load a built-in scenario by name, or a TOML file by path, apply ``--set`` overrides and validate.
 

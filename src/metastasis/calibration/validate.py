@@ -92,8 +92,10 @@ def run_validation(patients: int = 20_000, params: Mapping[str, float] | None = 
 
 
 def validation_and_simulations(patients: int = 20_000, params: Mapping[str, float] | None = None,
-                               progress: bool = True, seed: int | None = None) -> tuple[pd.DataFrame, Simulations]:
-    """:func:`run_validation`'s table and the simulated settings it was computed from (for figures)."""
+                               progress: bool = True, seed: int | None = None,
+                               scenario_overrides: tuple[str, ...] = ()) -> tuple[pd.DataFrame, Simulations]:
+    """:func:`run_validation`'s table and the simulated settings it was computed from (for figures);
+    ``scenario_overrides`` (``--set`` items) apply to every setting."""
     from metastasis.calibration.targets import emulate_with, simulations
 
     if patients < 100:
@@ -105,7 +107,7 @@ def validation_and_simulations(patients: int = 20_000, params: Mapping[str, floa
             sys.stderr.write(f"\rsimulating {name:<20} ({time.monotonic() - start:,.0f} s) ")
             sys.stderr.flush()
 
-    sims = simulations(params, patients, on_simulate=note, seed=seed)
+    sims = simulations(params, patients, on_simulate=note, seed=seed, scenario_overrides=scenario_overrides)
     try:
         return judge(emulate_with(sims)), sims
     finally:

@@ -32,8 +32,9 @@ def _target_tables(table: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def build_validation_page(table: pd.DataFrame, curves: pd.DataFrame, patients: int, seed: int | None) -> str:
-    """The page as one HTML string."""
+def build_validation_page(table: pd.DataFrame, curves: pd.DataFrame, patients: int, seed: int | None,
+                          overrides: tuple[str, ...] = ()) -> str:
+    """The page as one HTML string; ``overrides``: the ``--set`` items every setting had (none: the defaults)."""
     passed = int(table["pass"].sum())
     by_target = table.groupby("target", sort=False)["pass"].agg(["sum", "size"])
     head = kpis([(f"{passed} of {len(table)}", "published figures reproduced within tolerance"),
@@ -59,16 +60,17 @@ def build_validation_page(table: pd.DataFrame, curves: pd.DataFrame, patients: i
             + section("Published against simulated", _target_tables(table), "rows")
             + section("Real patients: the GBSG2 trial", gbsg, "gbsg2"))
     subtitle = (f"metastasis {esc(__version__)} · <code>metastasis validate --patients {patients}"
-                + (f" --seed {seed}" if seed is not None else "") + "</code> · default parameters")
+                + (f" --seed {seed}" if seed is not None else "") + "</code> · "
+                + (f"overrides: <code>{esc(' '.join(overrides))}</code>" if overrides else "default parameters"))
     return page("Validation against published figures", subtitle, body,
                 nav=[("glance", "at a glance"), ("rows", "published against simulated"), ("gbsg2", "GBSG2 curves")])
 
 
 def write_validation_page(table: pd.DataFrame, curves: pd.DataFrame, out: str | Path, patients: int,
-                          seed: int | None) -> Path:
+                          seed: int | None, overrides: tuple[str, ...] = ()) -> Path:
     """Write the page to ``out`` atomically (a temporary file, then a rename)."""
     path = Path(out)
-    text = build_validation_page(table, curves, patients, seed)
+    text = build_validation_page(table, curves, patients, seed, overrides)
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
