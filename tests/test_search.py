@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -100,3 +101,31 @@ def test_refine_at_several_seeds_scores_the_mean_and_resumes_only_with_them(
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(("error: --seed", "error: --sweeps", "error: --objective")), err
+
+
+def test_refine_from_a_parameters_file_starts_there_and_holds_the_others_fixed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--parameters FILE``: its calibrated values are the starting point, the others are held in every
+    evaluation, written to best.toml with the point, and a resume must name the same file."""
+    start = tmp_path / "start.toml"
+    start.write_text('[parameters]\n"death.scale_rest" = 0.02\n"dissemination.dormancy_factor_brain" = 0.8\n',
+                     encoding="utf-8")
+    out = tmp_path / "refine"
+    base = ["refine", "--patients", "100", "--parameter", "death.scale_rest", "--out", str(out), "--quiet"]
+    assert main([*base, "--sweeps", "0", "--parameters", str(start)]) == 0
+    (state,) = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    assert state["x"]["log10:death.scale_rest"] == pytest.approx(math.log10(0.02))
+    assert state["fixed"] == {"dissemination.dormancy_factor_brain": 0.8}
+    fixed = {"dissemination.dormancy_factor_brain": 0.8}
+    assert (state["score"], state["passes"]) == search._evaluate(100, state["x"], None, fixed)
+    assert search._evaluate(100, state["x"]) != search._evaluate(100, state["x"], None, fixed)
+    best = tomllib.loads((out / "best.toml").read_text())["parameters"]
+    assert best["dissemination.dormancy_factor_brain"] == 0.8 and best["death.scale_rest"] == pytest.approx(0.02)
+    capsys.readouterr()
+    assert main([*base, "--resume"]) == 2  # without the file the fixed parameters would change
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --parameters: ")
+    start.write_text('[parameters]\n"death.scale_rest" = 5.0\n', encoding="utf-8")  # outside its prior
+    assert main([*base, "--parameters", str(start), "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: parameters.death.scale_rest: ")

@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", dest="seeds", type=int, action="append", default=[], metavar="N",
                    help="validate every point at this seed (repeatable: scores are means over the seeds; "
                         "default the scenarios' own)")
+    s.add_argument("--parameters", default=None, metavar="FILE",
+                   help="start from the [parameters] table of this TOML file: its calibrated parameters are the "
+                        "starting point, the others it names are held fixed in every evaluation")
     s.add_argument("--objective", default="miss",
                    help="what a move must improve: miss, the miss score (default), or rows, the rows passing "
                         "first and the miss score on ties")
@@ -252,7 +255,7 @@ def _refine(args: argparse.Namespace) -> None:
     x, best = search.run(search.SearchRequest(
         out=args.out, patients=args.patients, sweeps=args.sweeps, workers=args.workers, resume=args.resume,
         parameters=tuple(args.parameter) or None, quiet=args.quiet, seeds=tuple(args.seeds),
-        objective=args.objective))
+        objective=args.objective, start=args.parameters))
     if not args.quiet:
         print(f"wrote {args.out / 'best.toml'} (miss score {best[0]:.2f}, {best[1]:g} rows passing; "
               f"log in {args.out / 'search.jsonl'})")

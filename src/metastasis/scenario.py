@@ -494,9 +494,11 @@ def _set(raw: dict[str, Any], item: str) -> None:
             raise InputError("--set", f"{key}: {'.'.join(segments[:i])} is not a table or a list")
 
 
-def parameter_overrides(source: str) -> tuple[str, ...]:
-    """The ``[parameters]`` table of a TOML file (or built-in scenario) as ``parameters.<name>=<value>``
-    overrides, in the file's order (refine's ``best.toml`` and calibrate's ``chosen.toml`` are such files)."""
+def parameter_table(source: str) -> dict[str, float]:
+    """The ``[parameters]`` table of a TOML file (or built-in scenario), in the file's order: refine's
+    ``best.toml`` and calibrate's ``chosen.toml`` are such files. Names and ranges are checked."""
+    from metastasis import parameters
+
     if source not in builtin_names() and not Path(source).is_file():
         raise InputError("--parameters", f"{source} is not a file")
     try:
@@ -505,10 +507,13 @@ def parameter_overrides(source: str) -> tuple[str, ...]:
         raise InputError("--parameters", exc.message) from None
     if not isinstance(table, dict) or not table:
         raise InputError("--parameters", f"{source} has no [parameters] table")
-    for name, value in table.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(f"parameters.{name}", f"must be a number (got {value!r})")
-    return tuple(f"parameters.{name}={value!r}" for name, value in table.items())
+    parameters.resolve(table)  # unknown names, non-numbers and values out of range: one-line errors
+    return {name: float(value) for name, value in table.items()}
+
+
+def parameter_overrides(source: str) -> tuple[str, ...]:
+    """:func:`parameter_table` as ``parameters.<name>=<value>`` overrides (``--set`` items)."""
+    return tuple(f"parameters.{name}={value!r}" for name, value in parameter_table(source).items())
 
 
 def load_scenario(source: str, overrides: Sequence[str] = ()) -> Scenario:

@@ -1,7 +1,8 @@
 """Coordinate search of the calibrated parameters: fewer and smaller misses of the validation rows.
 
 ABC-SMC (:mod:`.calibrate`) gives a posterior but needs thousands of model runs. This search is the
-cheap complement used to set the shipped defaults: starting from the registry values it tries, one
+cheap complement used to set the shipped defaults: starting from the registry values (or from a file's
+``[parameters]`` table, ``--parameters``, whose parameters that are not calibrated stay fixed) it tries, one
 parameter at a time, a step up and a step down (on the prior's sampling scale: log10 for log-uniform
 priors), keeps a move that lowers the *miss score*, and halves a parameter's step when neither helps.
 Every evaluation is ``metastasis validate`` at fixed seeds, so the compared points share their random
@@ -72,6 +73,9 @@ class SearchRequest:
     seeds: tuple[int, ...] = ()
     #: a key of :data:`OBJECTIVES`
     objective: str = "miss"
+    #: ``--parameters``: a TOML file whose [parameters] table sets the starting point of the calibrated
+    #: parameters it names and fixes the others it names in every evaluation (default: the registry's)
+    start: str | None = None
 
 
 def miss_score(table: pd.DataFrame) -> float:
@@ -116,10 +120,10 @@ def coordinate_search(evaluate_pair: Callable[[list[Point]], list[Score]], x: Po
             return
 
 
-def _evaluate(patients: int, x: Point, seed: int | None = None) -> tuple[float, int]:
+def _evaluate(patients: int, x: Point, seed: int | None = None, fixed: Point | None = None) -> tuple[float, int]:
     from metastasis.calibration.validate import run_validation
 
-    table = run_validation(patients, natural(x), progress=False, seed=seed)
+    table = run_validation(patients, {**(fixed or {}), **natural(x)}, progress=False, seed=seed)
     return miss_score(table), int(table["pass"].sum())
 
 
@@ -135,12 +139,28 @@ def _start(req: SearchRequest) -> tuple[Point, dict[str, float]]:
     for name in names:
         if name not in CALIBRATED:
             raise InputError("--parameter", f"must be a calibrated parameter (got {name!r})")
+    table = _start_table(req)
     x = {}
     for name in CALIBRATED:
-        key, value = sampling_key(name), REGISTRY[name].default
+        key, value = sampling_key(name), table.get(name, REGISTRY[name].default)
         x[key] = math.log10(value) if key.startswith("log10:") else value
+        low, high = bounds[key]
+        if name in table and not low <= x[key] <= high:
+            raise InputError(f"parameters.{name}", f"must lie in its prior for refine to move it ({value!r} is "
+                                                   "outside)")
     step = {sampling_key(n): FIRST_STEP * (bounds[sampling_key(n)][1] - bounds[sampling_key(n)][0]) for n in names}
     return x, step
+
+
+def _start_table(req: SearchRequest) -> dict[str, float]:
+    from metastasis.scenario import parameter_table
+
+    return parameter_table(req.start) if req.start is not None else {}
+
+
+def fixed_parameters(req: SearchRequest) -> Point:
+    """The parameters of ``--parameters`` that are not calibrated: held at their value in every evaluation."""
+    return {name: value for name, value in _start_table(req).items() if name not in CALIBRATED}
 
 
 def _last_state(log: Path) -> dict[str, Any] | None:
@@ -156,11 +176,12 @@ def _toml_seeds(seeds: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(seed) for seed in seeds) + "]" if seeds else '"the scenarios\' own"'
 
 
-def _write_best(out: Path, x: Point, best: Score, req: SearchRequest) -> None:
+def _write_best(out: Path, x: Point, best: Score, req: SearchRequest, fixed: Point) -> None:
     values = natural(x)
     lines = ["# The best point of a coordinate search of the calibrated parameters (metastasis refine).",
              "# Use it as a scenario's [parameters] table.", "[parameters]"]
     lines += [f'"{name}" = {values[name]!r}' for name in CALIBRATED]
+    lines += [f'"{name}" = {value!r}  # held fixed (--parameters)' for name, value in fixed.items()]
     lines += ["", "[provenance]",
               '"targets" = "data/targets/*.csv and the GBSG2 cohort of lifelines (metastasis validate)"',
               f'"date" = "{datetime.now(UTC).isoformat(timespec="seconds")}"',
@@ -188,6 +209,7 @@ def run(req: SearchRequest) -> tuple[Point, Score]:
         raise InputError("--seed", f"must be distinct seeds >= 0 (got {', '.join(map(str, req.seeds))})")
     seeds: tuple[int | None, ...] = req.seeds or (None,)
     x, step = _start(req)
+    fixed = fixed_parameters(req)
     req.out.mkdir(parents=True, exist_ok=True)
     log_path = req.out / "search.jsonl"
     state = _last_state(log_path) if req.resume and log_path.exists() else None
@@ -199,6 +221,9 @@ def run(req: SearchRequest) -> tuple[Point, Score]:
     if state is not None and state.get("objective", "miss") != req.objective:
         raise InputError("--objective", f"the search in {log_path} used objective {state.get('objective', 'miss')}: "
                                         "resume with the same --objective")
+    if state is not None and dict(state.get("fixed", {})) != fixed:
+        raise InputError("--parameters", f"the search in {log_path} held {state.get('fixed', {})} fixed: resume "
+                                         "with the same --parameters file")
     if not req.resume and log_path.exists():
         raise InputError("--out", f"{log_path} exists: use --resume to continue it, or another --out")
     start = time.monotonic()
@@ -210,7 +235,8 @@ def run(req: SearchRequest) -> tuple[Point, Score]:
 
         def pair(points: list[Point]) -> list[Score]:
             jobs = [(point, seed) for point in points for seed in seeds]
-            results = pool.map(_evaluate, [req.patients] * len(jobs), [j[0] for j in jobs], [j[1] for j in jobs])
+            results = pool.map(_evaluate, [req.patients] * len(jobs), [j[0] for j in jobs], [j[1] for j in jobs],
+                               [fixed] * len(jobs))
             return _means(list(results), len(seeds))
 
         if state is not None:
@@ -219,15 +245,15 @@ def run(req: SearchRequest) -> tuple[Point, Score]:
         else:
             best = pair([x])[0]
             note(kind="state", x=x, step=step, score=best[0], passes=best[1], seeds=list(req.seeds),
-                 objective=req.objective)
-        _write_best(req.out, x, best, req)
+                 objective=req.objective, fixed=fixed)
+        _write_best(req.out, x, best, req, fixed)
         moves = coordinate_search(pair, x, prior_bounds(), step, req.sweeps, best, req.objective)
         for key, point, steps, score, scores in moves:
             x, best = point, score
             note(kind="tried", key=key, scores=[s[0] for s in scores], passes=[s[1] for s in scores])
             note(kind="state", x=x, step=steps, score=best[0], passes=best[1], seeds=list(req.seeds),
-                 objective=req.objective)
-            _write_best(req.out, x, best, req)
+                 objective=req.objective, fixed=fixed)
+            _write_best(req.out, x, best, req, fixed)
             if not req.quiet:
                 sys.stderr.write(f"{key:<52} score {best[0]:7.2f}  rows passing {best[1]:5.1f}  "
                                  f"({time.monotonic() - start:,.0f} s)\n")
