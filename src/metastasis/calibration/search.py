@@ -133,13 +133,14 @@ def _means(results: list[tuple[float, int]], per_point: int) -> list[Score]:
     return [(math.fsum(r[0] for r in g) / len(g), math.fsum(r[1] for r in g) / len(g)) for g in groups]
 
 
-def _start(req: SearchRequest) -> tuple[Point, dict[str, float]]:
+def _start(req: SearchRequest, table: dict[str, float] | None = None) -> tuple[Point, dict[str, float]]:
+    """The starting point (sampling scale) and first steps; ``table``: :func:`start_table` of ``req``."""
     bounds = prior_bounds()
     names = req.parameters if req.parameters is not None else CALIBRATED
     for name in names:
         if name not in CALIBRATED:
             raise InputError("--parameter", f"must be a calibrated parameter (got {name!r})")
-    table = _start_table(req)
+    table = start_table(req) if table is None else table
     x = {}
     for name in CALIBRATED:
         key, value = sampling_key(name), table.get(name, REGISTRY[name].default)
@@ -152,15 +153,11 @@ def _start(req: SearchRequest) -> tuple[Point, dict[str, float]]:
     return x, step
 
 
-def _start_table(req: SearchRequest) -> dict[str, float]:
+def start_table(req: SearchRequest) -> dict[str, float]:
+    """The ``[parameters]`` table of ``--parameters`` (empty without it)."""
     from metastasis.scenario import parameter_table
 
     return parameter_table(req.start) if req.start is not None else {}
-
-
-def fixed_parameters(req: SearchRequest) -> Point:
-    """The parameters of ``--parameters`` that are not calibrated: held at their value in every evaluation."""
-    return {name: value for name, value in _start_table(req).items() if name not in CALIBRATED}
 
 
 def _last_state(log: Path) -> dict[str, Any] | None:
@@ -208,8 +205,10 @@ def run(req: SearchRequest) -> tuple[Point, Score]:
     if any(seed < 0 for seed in req.seeds) or len(set(req.seeds)) < len(req.seeds):
         raise InputError("--seed", f"must be distinct seeds >= 0 (got {', '.join(map(str, req.seeds))})")
     seeds: tuple[int | None, ...] = req.seeds or (None,)
-    x, step = _start(req)
-    fixed = fixed_parameters(req)
+    table = start_table(req)
+    x, step = _start(req, table)
+    # the parameters of --parameters that are not calibrated: held at their value in every evaluation
+    fixed = {name: value for name, value in table.items() if name not in CALIBRATED}
     req.out.mkdir(parents=True, exist_ok=True)
     log_path = req.out / "search.jsonl"
     state = _last_state(log_path) if req.resume and log_path.exists() else None
