@@ -39,6 +39,7 @@ _COLUMNS: dict[str, type] = {
     "lam_ref": np.float64,  # expected colonies founded up to t_ref
     "h_ref": np.float64,  # seeding curve H at tau_ref (NaN: to be computed; a cache, written with tau_ref)
     "u_res": np.float64,  # uniform fixed at seeding: resistance to therapy (MODEL 5)
+    "suppressible": np.int8,  # endocrine/anti-HER2 slow it: 1 yes, 0 resistant, -1 not yet drawn (a cache)
     "spine": np.bool_,  # a bone lesion in the spine (spinal-cord dose limit)
     "t_1mm": np.float64,  # first day >= 1 mm (NaN until then)
     "t_2mm": np.float64,  # first day >= 2 mm, visible (NaN until then)
@@ -135,6 +136,7 @@ class Lesions:
             new.setdefault(name, np.zeros(m))
         for name in ("t_1mm", "t_2mm", "det_t", "det_d", "t_seed", "h_ref"):
             new.setdefault(name, np.full(m, np.nan))
+        new.setdefault("suppressible", np.full(m, -1))
         need = self.n + m
         if need > len(self.cols["pid"]):
             cap = max(need, 2 * len(self.cols["pid"]))

@@ -105,7 +105,7 @@ def suppression_rates(state: CareState, rows: I64, t: float) -> None:
         np.asarray(SUBTYPE_HER2_POSITIVE), state.endocrine_until, state.anti_her2_until,
         v["systemic.suppression_resistant_share"], v["aggressiveness.beta_resistance"], v["endocrine.growth_factor"],
         v["anti_her2.growth_factor"], _reach_by_organ(state), c["pid"], c["lid"],
-        c["organ"], c["rate"], c["base_rate"])
+        c["organ"], c["rate"], c["base_rate"], c["suppressible"])
     awake = les.wake[r] <= t
     state.hist.new_segment(les, r[awake], t, les.tau_at(t, r[awake]), target[awake])
     les.set("rate", r[~awake], target[~awake])  # dormant: the segment starts at wake
@@ -116,11 +116,12 @@ def _suppression_targets(rows: I64, t: float, head: np.uint64, patient_id: I64, 
                          subtype: NDArray[np.int8], er_positive: BOOL, her2_positive: BOOL, endocrine_until: F64,
                          anti_her2_until: F64, resistant_share: float, beta_resistance: float, endocrine_factor: float,
                          anti_her2_factor: float, reach: F64, pid: I64, lid: I64, organ: NDArray[np.int8],
-                         rate: F64, base_rate: F64) -> tuple[I64, F64]:
+                         rate: F64, base_rate: F64, suppressible: NDArray[np.int8]) -> tuple[I64, F64]:
     # The rows whose rate must change at t, and the rate: a lesion resists a suppressing therapy with a
     # probability rising with aggressiveness (one draw per lesion); anti-HER2 agents reach a lesion as
     # far as its organ lets them (``reach``, the brain in part). Only lesions of women on a therapy, or
-    # still slowed by one that stopped, can change.
+    # still slowed by one that stopped, can change. The draw is the lesion's for good: kept in
+    # ``suppressible`` the first time it is needed, not redrawn at every step of a therapy that runs for years.
     changed = np.empty(rows.size, np.int64)
     targets = np.empty(rows.size)
     n = 0
@@ -128,8 +129,10 @@ def _suppression_targets(rows: I64, t: float, head: np.uint64, patient_id: I64, 
         p = pid[r]
         if not (endocrine_until[p] > t or anti_her2_until[p] > t or rate[r] != base_rate[r]):
             continue
-        resistant_p = min(1.0, resistant_share * aggressiveness[p] ** beta_resistance)
-        sensitive = uniform_one(head, patient_id[p], lid[r], _SUPPRESSION) >= resistant_p
+        if suppressible[r] < 0:
+            resistant_p = min(1.0, resistant_share * aggressiveness[p] ** beta_resistance)
+            suppressible[r] = uniform_one(head, patient_id[p], lid[r], _SUPPRESSION) >= resistant_p
+        sensitive = suppressible[r] == 1
         factor = 1.0
         if sensitive and er_positive[subtype[p]] and t < endocrine_until[p]:
             factor *= endocrine_factor
