@@ -17,6 +17,8 @@ imported only on that path.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import logging
 import math
@@ -180,8 +182,31 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: ``mallopt`` parameters of glibc (malloc.h) and the values set: freed memory stays with the process.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_KEEP_FREED = ((_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20), (_M_MMAP_THRESHOLD, 32 << 20))
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let the C allocator keep the memory a batch frees for the next one (glibc only; True if applied).
+
+    A batch allocates and frees arrays of megabytes thousands of times. By default glibc maps the larger
+    ones fresh and returns the heap's top to the system, so each use faults its pages in again (about
+    30,000 page faults and 0.2-0.4 s of system time a batch of 50,000 candidates). Kept, a batch after
+    the first faults about 1,500 pages; the peak RSS is unchanged, since a batch reuses what the previous
+    one freed. Elsewhere (no glibc ``mallopt``) nothing changes.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, TypeError):
+        return False
+    return all(mallopt(param, value) == 1 for param, value in _KEEP_FREED)
+
+
 def simulate_candidates(scenario: Scenario, values: dict[str, float], first: int, count: int) -> dict[str, pa.Table]:
     """Tables of the eligible patients among candidates ``[first, first + count)``."""
+    keep_freed_memory()
     course = simulate_batch(scenario, values, np.arange(first, first + count, dtype=np.int64))
     return build_tables(course)
 
