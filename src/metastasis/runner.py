@@ -195,7 +195,8 @@ def keep_freed_memory() -> bool:
     ones fresh and returns the heap's top to the system, so each use faults its pages in again (about
     30,000 page faults and 0.2-0.4 s of system time a batch of 50,000 candidates). Kept, a batch after
     the first faults about 1,500 pages; the peak RSS is unchanged, since a batch reuses what the previous
-    one freed. Elsewhere (no glibc ``mallopt``) nothing changes.
+    one freed, but a process that has simulated holds that peak until it exits (an interactive session
+    too). Elsewhere (no glibc ``mallopt``) nothing changes.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
