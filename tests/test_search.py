@@ -89,7 +89,8 @@ def test_refine_at_several_seeds_scores_the_mean_and_resumes_only_with_them(
     assert main([*base, "--sweeps", "0", "--seed", "1", "--seed", "2"]) == 0
     (state,) = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
     assert state["seeds"] == [1, 2]
-    x, _ = search._start(search.SearchRequest(out=out, parameters=("death.scale_rest",)))
+    req = search.SearchRequest(out=out, parameters=("death.scale_rest",))
+    x, _ = search._start(req, search.start_table(req))
     one, two = (search._evaluate(100, x, seed) for seed in (1, 2))
     assert one != two  # the seeds draw different women
     assert state["score"] == pytest.approx((one[0] + two[0]) / 2) and state["passes"] == (one[1] + two[1]) / 2

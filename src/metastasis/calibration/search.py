@@ -133,14 +133,13 @@ def _means(results: list[tuple[float, int]], per_point: int) -> list[Score]:
     return [(math.fsum(r[0] for r in g) / len(g), math.fsum(r[1] for r in g) / len(g)) for g in groups]
 
 
-def _start(req: SearchRequest, table: dict[str, float] | None = None) -> tuple[Point, dict[str, float]]:
+def _start(req: SearchRequest, table: dict[str, float]) -> tuple[Point, dict[str, float]]:
     """The starting point (sampling scale) and first steps; ``table``: :func:`start_table` of ``req``."""
     bounds = prior_bounds()
     names = req.parameters if req.parameters is not None else CALIBRATED
     for name in names:
         if name not in CALIBRATED:
             raise InputError("--parameter", f"must be a calibrated parameter (got {name!r})")
-    table = start_table(req) if table is None else table
     x = {}
     for name in CALIBRATED:
         key, value = sampling_key(name), table.get(name, REGISTRY[name].default)
