@@ -89,27 +89,35 @@ def _mask(n: int, pid: I64) -> NDArray[np.bool_]:
 def _due_presentations(state: CareState, t1: float, dead: F64) -> tuple[I64, I64]:
     """(patient, organ) pairs whose symptoms bring the patient to care before ``t1`` and her death, not yet
     presented, explained or in palliative care; in ``np.nonzero`` order."""
-    return _due_pairs(state.presentation, state.presenting, state.presented, state.known, state.mode, PALLIATIVE, t1,
-                      dead)
+    return _due_pairs(state.presentation, state.pending_from, state.presented, state.known, state.mode, PALLIATIVE,
+                      t1, dead)
 
 
 @numba.njit(cache=True)
-def _due_pairs(presentation: F64, presenting: NDArray[np.bool_], presented: NDArray[np.bool_],
+def _due_pairs(presentation: F64, pending_from: F64, presented: NDArray[np.bool_],
                known: NDArray[np.bool_], mode: NDArray[np.int8], palliative: int, t1: float, dead: F64,
                ) -> tuple[I64, I64]:
-    # one pass over the patients: most never have a presentation day, and their row is not read
+    # One pass over the patients; a row is read only where ``pending_from`` says a pending day may fall
+    # before t1 (most patients never have one, most others are done), and ``pending_from`` becomes the
+    # earliest day still pending after the pairs returned here are presented.
     n, n_organs = presentation.shape
     sp = np.empty(n * n_organs, np.int64)
     so = np.empty(n * n_organs, np.int64)
     m = 0
     for p in range(n):
-        if not presenting[p]:
+        if not pending_from[p] < t1:
             continue
+        first = np.inf
         for o in range(n_organs):
             day = presentation[p, o]
-            if day < t1 and not presented[p, o] and not known[p, o] and mode[p] != palliative and day < dead[p]:
+            if presented[p, o] or known[p, o] or not day < np.inf:
+                continue
+            if day < t1 and mode[p] != palliative and day < dead[p]:
                 sp[m], so[m] = p, o
                 m += 1
+            elif day < first:
+                first = day
+        pending_from[p] = first
     return sp[:m], so[:m]
 
 
@@ -180,7 +188,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     # symptoms present at diagnosis but not explained by the staging work-up come back later
     p, o = np.nonzero(~np.isnan(state.onset))
     state.presentation[p, o] = schedule.presentation_days(sc, v, state.seed, gid[p], o, state.onset[p, o])
-    state.presenting[p] = True
+    state.pending_from[p] = -np.inf
     state.presented[p, o] = state.known[p, o]
     state.distant_symptom_days[np.nonzero(staging.symptomatic)[0]] = 0.0
 
@@ -284,6 +292,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
                 state.events.add(pts, when[pts], "treatment_start", code, -1, detail)
             state.known[local, :FIRST_DISTANT] = False
             state.presented[local, :FIRST_DISTANT] = False
+            state.pending_from[local] = -np.inf
             state.workup_due[local] = np.minimum(state.workup_due[local], when[local])
             decided.append(local)
         if restaged.size:
@@ -356,7 +365,7 @@ class _Hazard:
             onset = symptoms.onset_after_crossing(state.seed, gid, co, t + w * (t1 - t), v)
             state.onset[pts, co] = onset
             state.presentation[pts, co] = schedule.presentation_days(state.scenario, v, state.seed, gid, co, onset)
-            state.presenting[pts] = True
+            state.pending_from[pts] = -np.inf
             state.events.add(pts, onset, "symptom_onset", co, -1,
                              np.array([schedule.DETAIL_OF_SYMPTOM[o] for o in co], dtype=np.int64))
         _skeletal_events(state, active, burden[:, ORGAN_CODE["bone"]], t, t1, step_index)
