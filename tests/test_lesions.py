@@ -22,7 +22,7 @@ def test_rows_of_patients_equal_a_full_scan_as_rows_are_added() -> None:
     n_patients = 3000
     for size in (5000, 10, 300, 2000, 1, 7000):  # some additions re-index, some stay in the unindexed tail
         _append(store, rng.integers(0, n_patients, size))
-        for k in (0, 1, 50, 2999):
+        for k in (0, 1, 50, 2999):  # few rows walk the chains; many (50 patients on) scan the patient column
             patients = rng.integers(0, n_patients + 5, k)  # repeats, and patients without lesions
             mask = np.zeros(n_patients + 5, bool)
             mask[patients] = True

@@ -97,7 +97,7 @@ class Lesions:
         Each patient's rows form a chain in order of addition (:meth:`chains`).
         """
         first, next_row = self.chains()
-        return _rows_of(np.ascontiguousarray(patients, dtype=np.int64), first, next_row, self._count)
+        return _rows_of(np.ascontiguousarray(patients, dtype=np.int64), first, next_row, self._count, self.pid)
 
     def chains(self) -> tuple[I64, I64]:
         """Each patient's rows as a chain in order of addition: the first row of each patient (-1: none) and
@@ -204,7 +204,7 @@ def _link(pid: I64, start: int, first: I64, last: I64, next_row: I64, count: I64
 
 
 @numba.njit(cache=True)
-def _rows_of(patients: I64, first: I64, next_row: I64, count: I64) -> I64:
+def _rows_of(patients: I64, first: I64, next_row: I64, count: I64, pid: I64) -> I64:
     # each wanted patient's chain once, however often she is listed; ascending as np.nonzero gives them
     n_known = first.size
     taken = np.zeros(n_known, np.bool_)
@@ -215,6 +215,14 @@ def _rows_of(patients: I64, first: I64, next_row: I64, count: I64) -> I64:
             total += count[q]
     out = np.empty(total, np.int64)
     k = 0
+    if 64 * total > pid.size:
+        # many rows: one sequential pass over the patient column beats walking chains scattered over it
+        for r in range(pid.size):
+            q = pid[r]
+            if taken[q]:
+                out[k] = r
+                k += 1
+        return out
     for q in patients:
         if q < n_known and taken[q]:
             taken[q] = False
