@@ -64,6 +64,34 @@ def may_seed(rows: I64, until_days: F64, slack_days: float, taus: F64, log_h: F6
     return keep[:n_keep]
 
 
+@numba.njit(cache=True)
+def _later(t_a: float, lid_a: int, t_b: float, lid_b: int) -> bool:
+    # (t_a, lid_a) after (t_b, lid_b), NaN days last (as np.argsort puts them)
+    if t_a == t_b or (np.isnan(t_a) and np.isnan(t_b)):
+        return lid_a > lid_b
+    return np.isnan(t_a) or t_a > t_b
+
+
+@numba.njit(cache=True)
+def _patient_day_order(pid: I64, day: F64, lid: I64) -> I64:
+    """``np.lexsort((lid, day, pid))``: one stable sort by patient, then each patient's few rows put in
+    order of (day, lesion id) by insertion (lesion ids are unique within a patient, so the order is total)."""
+    order = np.argsort(pid, kind="mergesort")
+    start = 0
+    for i in range(1, order.size + 1):
+        if i < order.size and pid[order[i]] == pid[order[start]]:
+            continue
+        for j in range(start + 1, i):
+            o = order[j]
+            k = j - 1
+            while k >= start and _later(day[order[k]], lid[order[k]], day[o], lid[o]):
+                order[k + 1] = order[k]
+                k -= 1
+            order[k + 1] = o
+        start = i
+    return order
+
+
 #: Counters of the draws of a cluster's second and later colonies (far above a tumour's 8 * children).
 _CLUSTER_COUNTER = 1 << 40
 _CLUSTER_MAX = 1 << 10
@@ -152,9 +180,7 @@ def run_cascade(rows: I64, until_days: F64, cap: int, head: np.uint64, secondary
             hnd = due[i]
             d_pid[i] = pid[hnd] if hnd < n_rows else c_pid[hnd - n_rows]
             d_lid[i] = lid[hnd] if hnd < n_rows else c_lid[hnd - n_rows]
-        order = np.argsort(d_lid, kind="mergesort")
-        order = order[np.argsort(t_child[order], kind="mergesort")]
-        order = order[np.argsort(d_pid[order], kind="mergesort")]
+        order = _patient_day_order(d_pid, t_child, d_lid)
         seeded = np.empty(n_due, np.int64)
         n_seeded = 0
         first_new = m
