@@ -13,6 +13,7 @@ from scipy.special import ndtri
 from metastasis import cohort, parameters
 from metastasis.biology import growth
 from metastasis.biology import natural_history as nh
+from metastasis.biology.cascade import _patient_day_order
 from metastasis.biology.dissemination import SeedingCurve, _interp, expected_colonies
 from metastasis.scenario import load_scenario
 from metastasis.streams import normal_quantile
@@ -138,6 +139,20 @@ def test_colonies_lodge_in_organs_by_the_tropism_of_their_subtype() -> None:
         p = hist.tropism[s]
         # each share is binomial: within 4 standard errors with probability 0.99994
         assert (np.abs(share - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-12).all()
+
+
+def test_a_pass_orders_its_due_tumours_as_lexsort_by_patient_day_and_lesion_id() -> None:
+    """The cascade founds colonies in the order ``np.lexsort((lid, day, pid))`` gives: ties of day within
+    a patient, infinite and NaN days (last) included."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(0, 300))
+        pid = rng.integers(0, n // 3 + 1, n)
+        day = np.round(rng.random(n) * 5, 1)
+        day[rng.random(n) < 0.05] = np.nan
+        day[rng.random(n) < 0.05] = np.inf
+        lid = rng.permutation(n).astype(np.int64)
+        np.testing.assert_array_equal(_patient_day_order(pid, day, lid), np.lexsort((lid, day, pid)))
 
 
 def test_normal_quantile_is_scipys_to_the_last_bits() -> None:
