@@ -88,7 +88,8 @@ def _mask(n: int, pid: I64) -> NDArray[np.bool_]:
 
 def _due_presentations(state: CareState, t1: float, dead: F64) -> tuple[I64, I64]:
     """(patient, organ) pairs whose symptoms bring the patient to care before ``t1`` and her death, not yet
-    presented, explained or in palliative care; in ``np.nonzero`` order."""
+    presented, explained or in palliative care; in ``np.nonzero`` order. The caller marks them presented
+    (``pending_from`` is moved past them)."""
     return _due_pairs(state.presentation, state.pending_from, state.presented, state.known, state.mode, PALLIATIVE,
                       t1, dead)
 
