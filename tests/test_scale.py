@@ -97,6 +97,31 @@ def test_batches_come_back_in_order_and_only_as_many_as_needed(monkeypatch: pyte
         assert sorted(_FINISHED) == list(range(3, 9))
 
 
+def test_one_process_simulates_the_next_batch_while_encoding_only_if_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one process a batch is encoded in a thread while the next is simulated; the batches come in order,
+    and none is simulated beyond those that hold the patients still needed (here 60 of every 100
+    candidates are eligible: 300 patients take five batches)."""
+    simulated: list[int] = []
+    encoders: set[str] = set()
+
+    def fake(scenario: object, values: object, first: int, count: int) -> dict[str, pa.Table]:
+        simulated.append(first // count)
+        return {"patients": pa.table({"patient_id": pa.array(range(first, first + 60), pa.int64())})}
+
+    def encode(table: pa.Table) -> bytes:
+        encoders.add(threading.current_thread().name)
+        return b""
+
+    monkeypatch.setattr(runner, "simulate_candidates", fake)
+    monkeypatch.setattr(runner, "encode_part", encode)
+    req = RunRequest(load_scenario("default"), 1000, Path("unused"), batch_size=100)
+    batches = runner._sequential(req, {}, 3, 300)
+    got = [(i, int(b.patient_ids[0]), b.rows["patients"]) for i, b in batches]
+    assert got == [(i, i * 100, 60) for i in range(3, 8)]
+    assert simulated == list(range(3, 8))
+    assert encoders and all(name.startswith("metastasis-encode") for name in encoders)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -265,12 +266,26 @@ class Progress:
             self.enabled = False
 
 
-def _sequential(req: RunRequest, values: dict[str, float],
-                start_batch: int) -> Batches:
-    index = start_batch
-    while True:
-        yield index, simulate_encoded(req.scenario, values, index * req.batch_size, req.batch_size)
-        index += 1
+def _sequential(req: RunRequest, values: dict[str, float], start_batch: int, need: int) -> Batches:
+    """Batches in this process, from ``start_batch``, until they hold ``need`` more eligible patients. While
+    a batch is encoded (pyarrow works outside the GIL, so on another core) the next one is simulated, if
+    the patients found so far fall short of ``need``: no batch is simulated for nothing."""
+    found = 0
+    pending: tuple[int, Future[EncodedBatch]] | None = None  # encoding while the next batch is simulated
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metastasis-encode") as encoder:
+        index = start_batch
+        while True:
+            tables = simulate_candidates(req.scenario, values, index * req.batch_size, req.batch_size)
+            found += tables["patients"].num_rows
+            encoded = encoder.submit(EncodedBatch.of, tables)
+            del tables
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            if found >= need:
+                yield index, encoded.result()
+                return
+            pending = (index, encoded)
+            index += 1
 
 
 @contextmanager
@@ -446,7 +461,7 @@ def run(req: RunRequest) -> dict[str, Any]:
         max_candidates = MAX_CANDIDATES_PER_PATIENT * req.patients
         if done < req.patients:
             batches = (pool.batches(req, values, next_batch, req.patients - done) if pool is not None
-                       else _sequential(req, values, next_batch))
+                       else _sequential(req, values, next_batch, req.patients - done))
             try:
                 for index, batch in batches:
                     ids = batch.patient_ids
