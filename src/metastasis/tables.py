@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from metastasis.biology import growth
 from metastasis.engine import Course
+from metastasis.ordering import sort_groups_by_day
 from metastasis.vocabulary import (
     DEATH_CAUSES,
     DETAIL_CODE,
@@ -111,15 +112,7 @@ def _patient_time_order(key: I64, n_keys: int, time: F64, tie: I64) -> I64:
     for i in range(key.size):
         order[fill[key[i]]] = i
         fill[key[i]] += 1
-    for k in range(n_keys):
-        for i in range(start[k] + 1, start[k + 1]):
-            row = order[i]
-            j = i - 1
-            while j >= start[k] and (time[order[j]] > time[row]
-                                     or (time[order[j]] == time[row] and tie[order[j]] > tie[row])):
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = row
+    sort_groups_by_day(order, start, time, tie)
     return order
 
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from metastasis.biology.dissemination import curve_h as _h
 from metastasis.biology.dissemination import curve_tau_at as _tau_at
+from metastasis.ordering import sort_groups_by_day
 from metastasis.streams import normal_quantile
 from metastasis.streams import uniform_one as _u
 
@@ -65,30 +66,18 @@ def may_seed(rows: I64, until_days: F64, slack_days: float, taus: F64, log_h: F6
 
 
 @numba.njit(cache=True)
-def _later(t_a: float, lid_a: int, t_b: float, lid_b: int) -> bool:
-    # (t_a, lid_a) after (t_b, lid_b), NaN days last (as np.argsort puts them)
-    if t_a == t_b or (np.isnan(t_a) and np.isnan(t_b)):
-        return lid_a > lid_b
-    return np.isnan(t_a) or t_a > t_b
-
-
-@numba.njit(cache=True)
 def _patient_day_order(pid: I64, day: F64, lid: I64) -> I64:
-    """``np.lexsort((lid, day, pid))``: one stable sort by patient, then each patient's few rows put in
-    order of (day, lesion id) by insertion (lesion ids are unique within a patient, so the order is total)."""
+    """``np.lexsort((lid, day, pid))``: one stable sort by patient, then each patient's few rows in order of
+    (day, lesion id) (lesion ids are unique within a patient, so the order is total)."""
     order = np.argsort(pid, kind="mergesort")
-    start = 0
-    for i in range(1, order.size + 1):
-        if i < order.size and pid[order[i]] == pid[order[start]]:
-            continue
-        for j in range(start + 1, i):
-            o = order[j]
-            k = j - 1
-            while k >= start and _later(day[order[k]], lid[order[k]], day[o], lid[o]):
-                order[k + 1] = order[k]
-                k -= 1
-            order[k + 1] = o
-        start = i
+    start = np.empty(order.size + 1, np.int64)  # where each patient's rows begin in order
+    n_groups = 0
+    for i in range(order.size):
+        if i == 0 or pid[order[i]] != pid[order[i - 1]]:
+            start[n_groups] = i
+            n_groups += 1
+    start[n_groups] = order.size
+    sort_groups_by_day(order, start[: n_groups + 1], day, lid)
     return order
 
 
