@@ -55,6 +55,14 @@ def test_local_dask_cluster_equals_single_process(single_process: Path, tmp_path
     assert sorted(p.name for p in (out / "exams").iterdir()) == [f"part-{i:05d}.parquet" for i in range(4)]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="local workers are forked on Linux only")
+def test_local_workers_start_with_the_package_imported() -> None:
+    # a lambda travels by value, so running it imports nothing on the worker
+    with DaskBatches(2, None) as pool:
+        imported = pool.client.run(lambda: "metastasis.engine" in sys.modules)
+    assert list(imported.values()) == [True, True]
+
+
 def test_existing_scheduler_equals_single_process(single_process: Path, tmp_path: Path) -> None:
     from distributed import LocalCluster
 

@@ -62,10 +62,13 @@ CLOSE_TIMEOUT_S = 20.0
 
 #: Dask settings for the workers of a local cluster. Dask's default ``MALLOC_TRIM_THRESHOLD_`` makes glibc
 #: map and unmap every large NumPy array (a batch took 40 % longer), and its sampling profiler costs a few
-#: per cent more; the thread limits are Dask's own defaults.
+#: per cent more; the thread limits are Dask's own defaults. On Linux the workers are forked from this
+#: process, which has imported the package already, instead of started afresh (Dask's default, and the
+#: only safe way elsewhere): a worker is ready about a second and a half sooner.
 LOCAL_WORKER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
     "distributed.worker.profile.enabled": False,
+    **({"distributed.worker.multiprocessing-method": "fork"} if sys.platform == "linux" else {}),
 }
 
 _PART = re.compile(r"part-(\d+)\.parquet")
