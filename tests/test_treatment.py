@@ -175,6 +175,21 @@ def test_summary_reports_treatments_and_skeletal_events(default_run: Path) -> No
     assert "share_with_skeletal_event" in s["skeletal_events"]
 
 
+def test_every_therapy_ends_once_and_not_before_it_starts(default_run: Path) -> None:
+    """A therapy a decision stops at a step's end (progression, palliative care) is logged as ended then,
+    and not again with the planned ends that fall in the next step."""
+    ev = read_table(default_run, "events")
+    assert not ev.duplicated().any()
+    therapy = ev[ev["kind"].isin(["treatment_start", "treatment_end"])]
+    first = therapy.groupby(["patient_id", "detail", "kind"])["time_days"].agg(["size", "min"]).unstack("kind")
+    ends = first[first[("size", "treatment_end")] > 0]
+    assert (ends[("size", "treatment_end")] == 1).all()
+    assert (ends[("size", "treatment_start")] >= 1).all()
+    assert (ends[("min", "treatment_end")] >= ends[("min", "treatment_start")]).all()
+    # the case that ended twice: endocrine therapy stopped at progression on line 2 (line 3 has none)
+    assert (ends.index.get_level_values("detail") == "endocrine:line2").sum() > 10
+
+
 def test_residual_disease_is_commoner_in_aggressive_tumours() -> None:
     """Odds of residual disease after breast-conserving surgery rise as A^k (surgery.residual_logit_per_log_...)."""
     from metastasis.engine import simulate_batch

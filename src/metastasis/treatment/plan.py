@@ -233,10 +233,13 @@ def end_therapies(state: CareState, pid: I64, t: float) -> None:
 
 
 def finish_windows(state: CareState, t: float, t1: float) -> None:
-    """Record the planned end of adjuvant endocrine and anti-HER2 therapy falling in [t, t1)."""
+    """Record the planned end of adjuvant endocrine and anti-HER2 therapy falling in (t, t1].
+
+    The window is open at ``t``: a therapy stopped by a decision at the end of the previous step
+    (:func:`end_therapies`, which records that end) has ``until == t`` and must not end twice."""
     for until, detail in ((state.endocrine_until, state.endocrine_detail),
                           (state.anti_her2_until, state.anti_her2_detail)):
-        ending = np.nonzero((until >= t) & (until < t1) & (until < state.end_days))[0]
+        ending = np.nonzero((until > t) & (until <= t1) & (until < state.end_days))[0]
         state.events.add(ending, until[ending], "treatment_end", -1, -1, detail[ending])
 
 
