@@ -66,3 +66,36 @@ def test_due_presentations_are_every_pending_pair_at_every_step(monkeypatch: pyt
     monkeypatch.setattr(pathway, "_due_presentations", checked)
     simulate_batch(load_scenario("default"), parameters.resolve({}), np.arange(5000))
     assert calls["steps"] > 200 and calls["pairs"] > 50
+
+
+def test_no_exam_is_dated_before_the_step_that_orders_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step orders only exams on or after its first day. After surgery of a local recurrence the breast
+    and axilla start afresh, but the symptom that brought her to care there is spent: it used to present
+    again at the next step, dating a symptom work-up before that step."""
+    from metastasis import parameters
+    from metastasis.detection import schedule
+    from metastasis.engine import simulate_batch
+    from metastasis.treatment import plan
+
+    step = {"start": 0.0}
+    early: list[float] = []
+    windows, examine = plan.finish_windows, schedule.examine
+
+    def step_start(state: object, t: float, t1: float) -> None:  # called once at the start of every step
+        step["start"] = t
+        windows(state, t, t1)  # type: ignore[arg-type]
+
+    def checked(scanner: object, pid: np.ndarray, time_days: np.ndarray, *args: object) -> schedule.Findings:
+        early.extend(time_days[time_days < step["start"]].tolist())
+        return examine(scanner, pid, time_days, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan, "finish_windows", step_start)
+    monkeypatch.setattr(schedule, "examine", checked)
+    course = simulate_batch(load_scenario("default"), parameters.resolve({}), np.arange(10_000))
+    assert early == []
+    # the path was taken: recurrences in the breast or axilla operated on after diagnosis
+    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE
+
+    _, day, kind, _, _, detail = course.events.arrays()
+    local = np.isin(detail, [DETAIL_CODE["surgery:mastectomy"], DETAIL_CODE["surgery:axillary"]])
+    assert ((kind == EVENT_CODE["treatment_start"]) & local & (day > 0)).sum() > 20

@@ -291,8 +291,11 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
                 code = ORGAN_CODE[organ]
                 pts = np.unique(les.pid[rows[les.organ[rows] == code]])
                 state.events.add(pts, when[pts], "treatment_start", code, -1, detail)
+            # the breast and axilla start afresh, but the symptoms there that brought her to care by the
+            # surgery are spent (not presented again, which would date a work-up in the past); a lump
+            # whose presentation is still to come brings her back then
             state.known[local, :FIRST_DISTANT] = False
-            state.presented[local, :FIRST_DISTANT] = False
+            state.presented[local, :FIRST_DISTANT] = state.presentation[local, :FIRST_DISTANT] <= when[local, None]
             state.pending_from[local] = -np.inf
             state.workup_due[local] = np.minimum(state.workup_due[local], when[local])
             decided.append(local)
