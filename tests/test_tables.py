@@ -111,6 +111,31 @@ def test_no_exam_after_the_womans_end(default_run: Path) -> None:
     assert set(exams["purpose"]) >= {"followup", "symptoms", "confirmation"}
 
 
+def test_each_detected_lesion_has_one_detection_event_at_its_detected_day(default_run: Path) -> None:
+    """The events' detections are the lesions table's, one each: the primary diagnosed at day 0 included,
+    and a lesion that a later-dated exam saw before an earlier-dated one of the same step (or a
+    confirmation dated past its step) logged at its first day only."""
+    lesions = _read(default_run, "lesions")
+    events = _read(default_run, "events")
+    found = lesions.loc[lesions["detected_days"].notna() & (lesions["origin"].astype(str) != "aggregate"),
+                        ["patient_id", "lesion_id", "detected_days", "detected_by"]]
+    detections = events.loc[events["kind"].astype(str) == "detection", ["patient_id", "lesion_id", "time_days", "detail"]]
+    assert not detections.duplicated(["patient_id", "lesion_id"]).any()
+    both = found.merge(detections, on=["patient_id", "lesion_id"], how="outer", validate="one_to_one")
+    assert len(both) == len(found) == len(detections) and (lesions["lesion_id"] == 0).sum() == len(_read(
+        default_run, "patients"))
+    assert (both["time_days"] == both["detected_days"]).all()
+    assert (both["detail"].astype(str) == both["detected_by"].astype(str)).all()
+
+
+def test_one_exam_per_patient_day_purpose_modality_and_organ(default_run: Path) -> None:
+    """Two exams of one day falsely positive in the same organ (CT and a bone scan in bone, mammography and
+    a clinical exam in the breast) lead to one confirmation, not two."""
+    exams = _read(default_run, "exams")
+    assert not exams.duplicated().any()
+    assert (exams["purpose"].astype(str) == "confirmation").sum() > 100
+
+
 def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:
     con = duckdb.connect()
     n = con.execute(f"select count(*) from read_parquet('{default_run}/patients/*.parquet')").fetchone()

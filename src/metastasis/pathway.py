@@ -57,6 +57,7 @@ class Outcome:
 
 
 def _detection_events(state: CareState, rows: I64) -> None:
+    """Log the detection of lesions ``rows`` at their (final) detection day."""
     les = state.lesions
     by = les.det_by[rows].astype(np.int64)
     detail = np.where(by == len(DETECTED_BY) - 1, DETAIL_CODE["symptoms"], by)
@@ -65,13 +66,12 @@ def _detection_events(state: CareState, rows: I64) -> None:
 
 
 def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows], fresh: list[I64] | None = None) -> I64:
-    """Keep exam rows, record first detections (events, known organs); returns newly detected rows.
+    """Keep exam rows, record first detections (day, modality, size; known organs); returns newly detected rows.
 
     ``fresh`` collects ``patient * N_ORGANS + organ`` of the organs that became known.
     """
     exams.append(found.exams)
     new = record_hits(state.lesions, found.hits, state.capacity_mm3)
-    _detection_events(state, new)
     p, o = state.lesions.pid[new], state.lesions.organ[new]
     if fresh is not None:
         unknown = ~state.known[p, o]
@@ -175,7 +175,6 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     exams: list[ExamRows] = [staging.findings.exams]
 
     new = record_hits(les, staging.findings.hits, cap)
-    _detection_events(state, new)
     state.known[les.pid[new], les.organ[new]] = True
     primary = np.nonzero(les.lid == 0)[0]
     undetected = primary[np.isnan(les.det_t[primary])]
@@ -322,6 +321,10 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         t = t1
         step_index += 1
 
+    # detections are logged once the course is over: an exam evaluated later in a step (or a confirmation
+    # dated past it) can find a lesion earlier than the one that first saw it, so only the final day is
+    # the lesion's (the primary, diagnosed at day 0 whatever the work-up saw, included)
+    _detection_events(state, np.nonzero(~np.isnan(les.det_t))[0])
     death = np.minimum(np.minimum(hz.death_days, state.treatment_death), other_death)
     cause = np.where(~(death < horizon), 0,
                      np.where(death == other_death, 3, np.where(death == hz.death_days, 1, 2))).astype(np.int8)
