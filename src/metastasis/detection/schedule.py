@@ -85,15 +85,18 @@ def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int
     if not fp.any():
         return Findings(exams, hits)
     delay = scanner.confirmation_delay_days
+    # two exams of one day falsely positive in one organ (CT and a bone scan in bone) need one confirmation
+    pid_c, day_c, organ_c = _unique_exams(exams.pid[fp], exams.time_days[fp] + delay, exams.organ[fp])
     c_exams, c_hits = scanner.evaluate(
-        exams.pid[fp], exams.time_days[fp] + delay, _CONFIRM[exams.organ[fp]],
-        np.full(int(fp.sum()), PURPOSE_CODE["confirmation"], np.int8), exams.organ[fp], false_positives=False,
+        pid_c, day_c, _CONFIRM[organ_c], np.full(pid_c.size, PURPOSE_CODE["confirmation"], np.int8), organ_c,
+        false_positives=False,
     )
     return Findings(ExamRows.concat([exams, c_exams]), Hits.concat([hits, c_hits]))
 
 
 def _unique_exams(pid: I64, time_days: F64, modality: NDArray[np.int8]) -> tuple[I64, F64, NDArray[np.int8]]:
-    """Exams sorted by (patient, day, modality) with repeats (two reasons, one exam) removed."""
+    """Exams sorted by (patient, day, modality) with repeats (two reasons, one exam) removed; the third key
+    can be any code that fixes the exam (the organ of a confirmation)."""
     order = np.lexsort((modality, time_days, pid))
     p, t, m = pid[order], time_days[order], modality[order]
     changed = (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (m[1:] != m[:-1])
