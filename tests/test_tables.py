@@ -119,7 +119,8 @@ def test_each_detected_lesion_has_one_detection_event_at_its_detected_day(defaul
     events = _read(default_run, "events")
     found = lesions.loc[lesions["detected_days"].notna() & (lesions["origin"].astype(str) != "aggregate"),
                         ["patient_id", "lesion_id", "detected_days", "detected_by"]]
-    detections = events.loc[events["kind"].astype(str) == "detection", ["patient_id", "lesion_id", "time_days", "detail"]]
+    detections = events.loc[events["kind"].astype(str) == "detection",
+                            ["patient_id", "lesion_id", "time_days", "detail"]]
     assert not detections.duplicated(["patient_id", "lesion_id"]).any()
     both = found.merge(detections, on=["patient_id", "lesion_id"], how="outer", validate="one_to_one")
     assert len(both) == len(found) == len(detections) and (lesions["lesion_id"] == 0).sum() == len(_read(
