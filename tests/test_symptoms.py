@@ -3,6 +3,8 @@ diagnosis every pending presentation is found at its step."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,22 @@ def test_no_exam_is_dated_before_the_step_that_orders_it(monkeypatch: pytest.Mon
     _, day, kind, _, _, detail = course.events.arrays()
     local = np.isin(detail, [DETAIL_CODE["surgery:mastectomy"], DETAIL_CODE["surgery:axillary"]])
     assert ((kind == EVENT_CODE["treatment_start"]) & local & (day > 0)).sum() > 20
+
+
+def test_symptoms_reveal_distant_disease_no_earlier_than_it_is_found(default_run: Path) -> None:
+    """``distant_symptom_days`` (the day symptoms alone would have revealed distant disease) is never before
+    the first distant detection, and is that day when a symptom work-up made it. An earlier presentation
+    (a lump in the axilla, or a distant symptom whose work-up saw nothing) used to set it, and lead times
+    came out negative."""
+    from conftest import read_table
+
+    patients = read_table(default_run, "patients").set_index("patient_id")
+    lesions = read_table(default_run, "lesions")
+    distant = lesions[~lesions["organ"].isin(["breast", "regional_nodes"]) & lesions["detected_days"].notna()]
+    first = distant.sort_values(["patient_id", "detected_days"]).groupby("patient_id").first()
+    women = patients.join(first[["detected_days", "detected_by"]], how="inner")
+    assert len(women) > 300
+    lead = women["distant_symptom_days"] - women["detected_days"]
+    assert (lead >= 0).all()
+    by_symptoms = women["detected_by"] == "symptoms"
+    assert by_symptoms.sum() > 200 and (lead[by_symptoms] == 0).all()

@@ -44,6 +44,7 @@ I64 = NDArray[np.int64]
 _DEATH_CANCER = 1
 _SKELETAL_KEY = 20  # death-stream key of skeletal-event draws (counter: step index * 2 + j)
 _VISCERAL = np.array([ORGAN_CODE["lung"], ORGAN_CODE["liver"], ORGAN_CODE["brain"]])
+_BY_SYMPTOMS = DETECTED_BY.index("symptoms")  # detected_by code of a lesion found by a symptom work-up
 
 
 @dataclass
@@ -60,7 +61,7 @@ def _detection_events(state: CareState, rows: I64) -> None:
     """Log the detection of lesions ``rows`` at their (final) detection day."""
     les = state.lesions
     by = les.det_by[rows].astype(np.int64)
-    detail = np.where(by == len(DETECTED_BY) - 1, DETAIL_CODE["symptoms"], by)
+    detail = np.where(by == _BY_SYMPTOMS, DETAIL_CODE["symptoms"], by)
     state.events.add(les.pid[rows], les.det_t[rows], "detection", les.organ[rows].astype(np.int64), les.lid[rows],
                      detail)
 
@@ -265,12 +266,15 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
             state.next_restage[new_distant] = first[new_distant] + restage_every
-            by_symptoms = np.isfinite(state.presentation[new_distant]).any(axis=1) & (
-                state.presentation[new_distant].min(axis=1) <= first[new_distant])
+            # found by a symptom work-up: symptoms revealed it that day (an earlier presentation, of the
+            # breast or one whose work-up saw nothing distant, did not); else the counterfactual
+            at_first = rows[les.det_t[rows] == first[les.pid[rows]]]
+            by_symptoms = _mask(n, les.pid[at_first[les.det_by[at_first] == _BY_SYMPTOMS]])[new_distant]
             state.distant_symptom_days[new_distant] = np.where(
-                by_symptoms, state.presentation[new_distant].min(axis=1),
-                _projected_presentation(state, new_distant, t1, horizon))
-            needs = new_distant[~by_symptoms & up[new_distant]]
+                by_symptoms, first[new_distant], _projected_presentation(state, new_distant, t1, horizon))
+            # a finding of a full work-up (symptoms, or the one after surgery of a local recurrence) is
+            # restaged already
+            needs = new_distant[~by_symptoms & ~_mask(n, wk)[new_distant] & up[new_distant]]
             if needs.size:
                 _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1),
                                                           sc.restaging.modalities, "restaging"), exams)
