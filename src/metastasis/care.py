@@ -94,7 +94,6 @@ class CareState:
     anti_her2_until: F64 = field(init=False)
     endocrine_detail: I64 = field(init=False)
     anti_her2_detail: I64 = field(init=False)
-    chemo_detail: I64 = field(init=False)
     scheduled_kill: list[tuple[F64, str, float, str]] = field(init=False)
     treatment_death: F64 = field(init=False)
     bone_palliated: NDArray[np.bool_] = field(init=False)
@@ -119,7 +118,6 @@ class CareState:
         self.onset = np.full((n, N_ORGANS), np.nan)
         self.endocrine_detail = np.zeros(n, np.int64)
         self.anti_her2_detail = np.zeros(n, np.int64)
-        self.chemo_detail = np.zeros(n, np.int64)
         self.scheduled_kill = []
         self.bone_palliated = np.zeros(n, bool)
         self.health = np.ones(n)

@@ -52,7 +52,6 @@ CONFIRMATION: dict[str, str] = {
 }
 _DIRECTED = np.array([MODALITY_CODE[ORGAN_DIRECTED[o]] for o in ORGANS], dtype=np.int8)
 _CONFIRM = np.array([MODALITY_CODE[CONFIRMATION[o]] for o in ORGANS], dtype=np.int8)
-SYMPTOM_OF_ORGAN_NAMES: tuple[str, ...] = tuple(SYMPTOM_OF_ORGAN[o] for o in ORGANS)
 #: Event detail code of each organ's symptom (index: organ code).
 DETAIL_OF_SYMPTOM: tuple[int, ...] = tuple(DETAIL_CODE[SYMPTOM_OF_ORGAN[o]] for o in ORGANS)
 
@@ -63,18 +62,6 @@ class Findings:
 
     exams: ExamRows
     hits: Hits
-
-    @classmethod
-    def concat(cls, parts: list[Findings]) -> Findings:
-        return cls(ExamRows.concat([p.exams for p in parts]), Hits.concat([p.hits for p in parts]))
-
-    def keep(self, exam_mask: BOOL, hit_mask: BOOL) -> Findings:
-        e, h = self.exams, self.hits
-        return Findings(
-            ExamRows(e.pid[exam_mask], e.time_days[exam_mask], e.modality[exam_mask], e.purpose[exam_mask],
-                     e.organ[exam_mask], e.result[exam_mask]),
-            Hits(h.row[hit_mask], h.time_days[hit_mask], h.modality[hit_mask], h.purpose[hit_mask]),
-        )
 
 
 def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int) -> Findings:
