@@ -56,11 +56,21 @@ def test_local_dask_cluster_equals_single_process(single_process: Path, tmp_path
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="local workers are forked on Linux only")
-def test_local_workers_start_with_the_package_imported() -> None:
+def test_local_workers_are_forked_with_the_package_imported_unless_other_threads_run() -> None:
     # a lambda travels by value, so running it imports nothing on the worker
-    with DaskBatches(2, None) as pool:
-        imported = pool.client.run(lambda: "metastasis.engine" in sys.modules)
-    assert list(imported.values()) == [True, True]
+    def imported() -> list[bool]:
+        with DaskBatches(2, None) as pool:
+            return list(pool.client.run(lambda: "metastasis.engine" in sys.modules).values())
+
+    assert runner.fork_workers() and imported() == [True, True]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="someone-else")
+    other.start()
+    try:
+        assert not runner.fork_workers() and imported() == [False, False]  # started afresh (spawn)
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_existing_scheduler_equals_single_process(single_process: Path, tmp_path: Path) -> None:

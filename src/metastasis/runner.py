@@ -62,14 +62,21 @@ CLOSE_TIMEOUT_S = 20.0
 
 #: Dask settings for the workers of a local cluster. Dask's default ``MALLOC_TRIM_THRESHOLD_`` makes glibc
 #: map and unmap every large NumPy array (a batch took 40 % longer), and its sampling profiler costs a few
-#: per cent more; the thread limits are Dask's own defaults. On Linux the workers are forked from this
-#: process, which has imported the package already, instead of started afresh (Dask's default, and the
-#: only safe way elsewhere): a worker is ready about a second and a half sooner.
+#: per cent more; the thread limits are Dask's own defaults.
 LOCAL_WORKER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
     "distributed.worker.profile.enabled": False,
-    **({"distributed.worker.multiprocessing-method": "fork"} if sys.platform == "linux" else {}),
 }
+
+
+def fork_workers() -> bool:
+    """Whether a local cluster's workers may be forked from this process rather than started afresh
+    (Dask's default): on Linux, when no thread runs here but the main one and Dask's own. A forked worker
+    has the package imported already and is ready about two seconds sooner; but a lock that another
+    thread holds at the fork (a notebook kernel's, say) would stay held in the worker."""
+    main = threading.main_thread()
+    others = [t for t in threading.enumerate() if t is not main and not t.name.startswith("Dask-")]
+    return sys.platform == "linux" and not others
 
 _PART = re.compile(r"part-(\d+)\.parquet")
 
@@ -332,7 +339,10 @@ class DaskBatches:
         if scheduler is None:
             import dask
 
-            with dask.config.set(LOCAL_WORKER_CONFIG), _sigint_ignored():
+            config = dict(LOCAL_WORKER_CONFIG)
+            if fork_workers():
+                config["distributed.worker.multiprocessing-method"] = "fork"
+            with dask.config.set(config), _sigint_ignored():
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = Client(self._cluster)
