@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import read_table, simulate
@@ -188,6 +189,26 @@ def test_every_therapy_ends_once_and_not_before_it_starts(default_run: Path) -> 
     assert (ends[("min", "treatment_end")] >= ends[("min", "treatment_start")]).all()
     # the case that ended twice: endocrine therapy stopped at progression on line 2 (line 3 has none)
     assert (ends.index.get_level_values("detail") == "endocrine:line2").sum() > 10
+
+
+def test_a_lesion_a_course_clears_ends_as_the_course_was(default_run: Path) -> None:
+    """SPEC's end reasons: a lesion radiotherapy leaves with no cell ends ``irradiated`` (it was recorded as
+    ``extinct``, like one that chemotherapy clears), within a step of a radiotherapy course of hers (a
+    planned course acts from the start of the step its day falls in)."""
+    lesions = read_table(default_run, "lesions")
+    events = read_table(default_run, "events")
+    starts = events[events["kind"] == "treatment_start"]
+
+    def pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
+        return set(zip(frame["patient_id"], frame["lesion_id"], strict=True))
+
+    for reason, course in (("irradiated", "radiotherapy:"), ("extinct", "chemotherapy:")):
+        gone = lesions[lesions["end_reason"] == reason]
+        given = starts[starts["detail"].str.startswith(course)]
+        near = gone.merge(given[["patient_id", "time_days"]], on="patient_id")
+        near = near[(near["time_days"] - near["ended_days"]).between(-84.0, 28.0)]
+        assert pairs(near) == pairs(gone)
+    assert (lesions["end_reason"] == "irradiated").sum() > 20
 
 
 def test_residual_disease_is_commoner_in_aggressive_tumours() -> None:

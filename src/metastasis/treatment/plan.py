@@ -43,6 +43,8 @@ BOOL = NDArray[np.bool_]
 _SURGERY, _MARGIN, _RESIDUAL, _RESIDUAL_CELLS, _R0, _TOXIC = -1, -2, -3, -4, -5, -6
 # counters of lesion-level draws: day * 8 + kind
 _CHEMO, _RT_BREAST, _SBRT, _PALLIATIVE, _R1, _NODE, _SUPPRESSION = 0, 1, 2, 3, 4, 5, 6
+#: SPEC's end reason of a lesion a course leaves with no cell, by kind of course (else ``extinct``)
+_ENDED_AS = {_RT_BREAST: "irradiated", _SBRT: "irradiated", _PALLIATIVE: "irradiated", _R1: "resected"}
 _CHEMO_DAY = 63.0  # adjuvant chemotherapy's kill is applied mid-course (6 cycles of 21 days)
 
 
@@ -70,9 +72,11 @@ def _reach(state: CareState, rows: I64) -> F64:
 
 def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float, kind: int,
          resistance: bool) -> I64:
-    """Apply a course to awake lesions ``rows`` at day ``t``; returns the rows made extinct.
+    """Apply a course to awake lesions ``rows`` at day ``t``; returns the rows it left with no cell.
 
-    Dormant colonies are untouched. With ``resistance`` the colony's resistant subclone survives.
+    Dormant colonies are untouched. With ``resistance`` the colony's resistant subclone survives. A lesion
+    left with no cell ends ``irradiated`` by radiotherapy, ``resected`` by an incomplete (R1) resection,
+    ``extinct`` by systemic therapy.
     """
     les, v = state.lesions, state.values
     ok = (les.wake[rows] <= t) & (les.ended[rows] > t)
@@ -87,9 +91,10 @@ def kill(state: CareState, rows: I64, t: float, surviving_fraction: F64 | float,
         per_cell = np.zeros(rows.size)
     cap, c = state.capacity_mm3, les.cols
     one, two = ls.first_size_ages(cap)
+    ended_as = END_CODE[_ENDED_AS.get(kind, "extinct")]
     return apply_course(
         np.ascontiguousarray(rows, np.int64), t, np.ascontiguousarray(sf), np.ascontiguousarray(per_cell, np.float64),
-        streams.stream_head(state.seed, Process.TREATMENT), int(t) * 8 + kind, END_CODE["extinct"], cap,
+        streams.stream_head(state.seed, Process.TREATMENT), int(t) * 8 + kind, ended_as, cap,
         growth.log_ratio(cap), one, two, *state.hist.curve.tables(), state.hist.patient_id, c["pid"], c["lid"],
         c["wake"], c["ended"], c["end_reason"], c["t_ref"], c["tau_ref"], c["rate"], c["seed_rate"], c["lam_ref"],
         c["h_ref"], c["t_seed"], c["u_res"], c["t_1mm"], c["t_2mm"])
