@@ -70,37 +70,54 @@ def test_due_presentations_are_every_pending_pair_at_every_step(monkeypatch: pyt
     assert calls["steps"] > 200 and calls["pairs"] > 50
 
 
-def test_no_exam_is_dated_before_the_step_that_orders_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each step orders only exams on or after its first day. After surgery of a local recurrence the breast
-    and axilla start afresh, but the symptom that brought her to care there is spent: it used to present
-    again at the next step, dating a symptom work-up before that step."""
+def test_every_exam_is_dated_in_the_step_that_does_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step evaluates only exams dated within it, so each meets the lesions as they are then:
+
+    - after surgery of a local recurrence the breast and axilla start afresh, but the symptom that brought
+      her to care there is spent (it used to present again at the next step, dating a symptom work-up
+      before that step);
+    - a confirmation dated after the step that ordered it is done in the step it falls in (it used to be
+      done at once, against the lesions before that step's decisions: one lesion in 113,000 was found
+      before its ``detectable_days``).
+    """
     from metastasis import parameters
     from metastasis.detection import schedule
     from metastasis.engine import simulate_batch
     from metastasis.treatment import plan
 
-    step = {"start": 0.0}
-    early: list[float] = []
-    windows, examine = plan.finish_windows, schedule.examine
+    step = {"start": 0.0, "end": np.inf}  # staging, before the first step: day 0 and its confirmations
+    outside: list[float] = []
+    windows, examine, confirm = plan.finish_windows, schedule.examine, schedule.confirm
 
     def step_start(state: object, t: float, t1: float) -> None:  # called once at the start of every step
-        step["start"] = t
+        step.update(start=t, end=t1)
         windows(state, t, t1)  # type: ignore[arg-type]
 
-    def checked(scanner: object, pid: np.ndarray, time_days: np.ndarray, *args: object) -> schedule.Findings:
-        early.extend(time_days[time_days < step["start"]].tolist())
+    def check(time_days: np.ndarray) -> None:
+        outside.extend(time_days[(time_days < step["start"]) | (time_days > step["end"])].tolist())
+
+    def checked_examine(scanner: object, pid: np.ndarray, time_days: np.ndarray, *args: object) -> object:
+        check(time_days)
         return examine(scanner, pid, time_days, *args)  # type: ignore[arg-type]
 
+    def checked_confirm(scanner: object, pid: np.ndarray, time_days: np.ndarray, organ: np.ndarray) -> object:
+        check(time_days)
+        return confirm(scanner, pid, time_days, organ)  # type: ignore[arg-type]
+
     monkeypatch.setattr(plan, "finish_windows", step_start)
-    monkeypatch.setattr(schedule, "examine", checked)
+    monkeypatch.setattr(schedule, "examine", checked_examine)
+    monkeypatch.setattr(schedule, "confirm", checked_confirm)
     course = simulate_batch(load_scenario("default"), parameters.resolve({}), np.arange(10_000))
-    assert early == []
-    # the path was taken: recurrences in the breast or axilla operated on after diagnosis
-    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE
+    assert outside == []
+    # the paths were taken: recurrences in the breast or axilla operated on after diagnosis, and
+    # confirmations after diagnosis
+    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE, PURPOSE_CODE
 
     _, day, kind, _, _, detail = course.events.arrays()
     local = np.isin(detail, [DETAIL_CODE["surgery:mastectomy"], DETAIL_CODE["surgery:axillary"]])
     assert ((kind == EVENT_CODE["treatment_start"]) & local & (day > 0)).sum() > 20
+    confirmations = np.concatenate([e.time_days[e.purpose == PURPOSE_CODE["confirmation"]] for e in course.exams])
+    assert (confirmations > 28.0).sum() > 1000
 
 
 def test_symptoms_reveal_distant_disease_no_earlier_than_it_is_found(default_run: Path) -> None:

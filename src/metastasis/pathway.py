@@ -66,12 +66,15 @@ def _detection_events(state: CareState, rows: I64) -> None:
                      detail)
 
 
-def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows], fresh: list[I64] | None = None) -> I64:
+def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows],
+              later: list[schedule.Confirmations], fresh: list[I64] | None = None) -> I64:
     """Keep exam rows, record first detections (day, modality, size; known organs); returns newly detected rows.
 
-    ``fresh`` collects ``patient * N_ORGANS + organ`` of the organs that became known.
+    ``later`` collects the confirmations left for a later step; ``fresh`` collects
+    ``patient * N_ORGANS + organ`` of the organs that became known.
     """
     exams.append(found.exams)
+    later.append(found.later)
     new = record_hits(state.lesions, found.hits, state.capacity_mm3)
     p, o = state.lesions.pid[new], state.lesions.organ[new]
     if fresh is not None:
@@ -202,6 +205,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     plan.start_metastatic(state, iv, 0.0)
 
     fu_pid, fu_t, fu_m = schedule.followup_schedule(sc, np.nonzero(operated)[0], stop)
+    later: list[schedule.Confirmations] = []  # confirmations dated after the step that ordered them
     cursor = 0
     hz = _Hazard.start(streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0), v)
     live = np.nonzero(les.ended > 0.0)[0]
@@ -234,25 +238,31 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         fp_, ft_, fm_ = fu_pid[sl], fu_t[sl], fu_m[sl]
         keep = (state.mode[fp_] == FOLLOWUP) & (ft_ < dead[fp_])  # dead: any death, other causes included
         fresh: list[I64] = []
+        if later:  # first those ordered in earlier steps and dated in this one, for women alive then
+            ordered = schedule.Confirmations.concat(later)
+            due_now = ordered.time_days < t1
+            later = [ordered.take(~due_now)]
+            c = ordered.take(due_now & (ordered.time_days < dead[ordered.pid]))
+            _findings(state, schedule.confirm(scanner, c.pid, c.time_days, c.organ), exams, later, fresh)
         if keep.any():
             _findings(state, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
-                                                       schedule.PURPOSE_CODE["followup"]), exams, fresh)
+                                              schedule.PURPOSE_CODE["followup"], t1), exams, later, fresh)
         due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < dead))[0]
         restaged = due
         if due.size:
             _findings(state, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
-                                                      "restaging"), exams, fresh)
+                                             "restaging", confirm_before=t1), exams, later, fresh)
             state.next_restage[due] += restage_every
         wk = np.nonzero((state.workup_due < t1) & (state.workup_due < dead) & (state.mode != PALLIATIVE))[0]
         if wk.size:
             _findings(state, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
-                                                      "restaging"), exams, fresh)
+                                             "restaging", confirm_before=t1), exams, later, fresh)
             state.workup_due[wk] = np.inf
         sp, so = _due_presentations(state, t1, dead)
         state.presented[sp, so] = True
         if sp.size:
-            _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so],
-                                                      sc.restaging.modalities, "symptoms", so), exams, fresh)
+            _findings(state, schedule.workup(scanner, sp, state.presentation[sp, so], sc.restaging.modalities,
+                                             "symptoms", so, confirm_before=t1), exams, later, fresh)
 
         # --- decisions at the end of the step, for the patients alive then ---
         decided: list[I64] = []
@@ -276,8 +286,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             # restaged already
             needs = new_distant[~by_symptoms & ~_mask(n, wk)[new_distant] & up[new_distant]]
             if needs.size:
-                _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1),
-                                                          sc.restaging.modalities, "restaging"), exams)
+                _findings(state, schedule.workup(scanner, needs, np.full(needs.size, t1), sc.restaging.modalities,
+                                                 "restaging", confirm_before=t1), exams, later)
             decided.append(new_distant[up[new_distant]])
             plan.start_metastatic(state, decided[-1], t1)
         local = np.unique(fp[(state.mode[fp] == FOLLOWUP) & (fo < FIRST_DISTANT)])
@@ -285,22 +295,19 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         if local.size:
             rows = les.rows_of(local)
             rows = rows[(les.organ[rows] < FIRST_DISTANT) & (les.ended[rows] > t1) & ~np.isnan(les.det_t[rows])]
-            # a work-up's finding is dated after its exam (confirmation): resected once found
-            day = np.maximum(les.det_t[rows], t1)
-            ls.end_lesions(les, rows, day, "resected", cap)
-            when = np.full(n, t1)
-            np.maximum.at(when, les.pid[rows], day)
+            # found in this step (a confirmation dated after it is done in the next): resected at its end
+            ls.end_lesions(les, rows, t1, "resected", cap)
             for organ, detail in (("breast", "surgery:mastectomy"), ("regional_nodes", "surgery:axillary")):
                 code = ORGAN_CODE[organ]
                 pts = np.unique(les.pid[rows[les.organ[rows] == code]])
-                state.events.add(pts, when[pts], "treatment_start", code, -1, detail)
+                state.events.add(pts, t1, "treatment_start", code, -1, detail)
             # the breast and axilla start afresh, but the symptoms there that brought her to care by the
             # surgery are spent (not presented again, which would date a work-up in the past); a lump
             # whose presentation is still to come brings her back then
             state.known[local, :FIRST_DISTANT] = False
-            state.presented[local, :FIRST_DISTANT] = state.presentation[local, :FIRST_DISTANT] <= when[local, None]
+            state.presented[local, :FIRST_DISTANT] = state.presentation[local, :FIRST_DISTANT] <= t1
             state.pending_from[local] = -np.inf
-            state.workup_due[local] = np.minimum(state.workup_due[local], when[local])
+            state.workup_due[local] = np.minimum(state.workup_due[local], t1)
             decided.append(local)
         if restaged.size:
             rp = restaged[(state.mode[restaged] == METASTATIC) & up[restaged]]

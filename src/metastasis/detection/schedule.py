@@ -57,28 +57,52 @@ DETAIL_OF_SYMPTOM: tuple[int, ...] = tuple(DETAIL_CODE[SYMPTOM_OF_ORGAN[o]] for 
 
 
 @dataclass
+class Confirmations:
+    """Confirmation exams ordered and not done yet: patient, day and organ (which fixes the modality)."""
+
+    pid: I64
+    time_days: F64
+    organ: NDArray[np.int8]
+
+    @classmethod
+    def concat(cls, parts: list[Confirmations]) -> Confirmations:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("pid", "time_days", "organ")))
+
+    def take(self, mask: BOOL) -> Confirmations:
+        return Confirmations(self.pid[mask], self.time_days[mask], self.organ[mask])
+
+
+@dataclass
 class Findings:
-    """Exam rows and lesions seen by one part of the pathway."""
+    """Exam rows and lesions seen by one part of the pathway, and the confirmations it left for later."""
 
     exams: ExamRows
     hits: Hits
+    later: Confirmations
 
 
-def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int) -> Findings:
-    """Run exams (one per patient, day, modality) and the confirmation of each false positive."""
+def confirm(scanner: Scanner, pid: I64, time_days: F64, organ: NDArray[np.int8]) -> Findings:
+    """Confirmation exams of (patient, day, organ), each with the organ's confirming modality (no false
+    positive of their own)."""
+    exams, hits = scanner.evaluate(pid, time_days, _CONFIRM[organ], np.full(pid.size, PURPOSE_CODE["confirmation"],
+                                                                            np.int8), organ, false_positives=False)
+    return Findings(exams, hits, Confirmations(pid[:0], time_days[:0], organ[:0]))
+
+
+def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int,
+            confirm_before: float = np.inf) -> Findings:
+    """Run exams (one per patient, day, modality) and the confirmation of each false positive; a
+    confirmation dated ``confirm_before`` or later is left for the step it falls in (``Findings.later``),
+    so that it meets the lesions as that step's decisions left them."""
     rows = expand(pid, time_days, modality, purpose, scanner.imaging)
     exams, hits = scanner.evaluate(*rows)
     fp = exams.result == RESULT_CODE["fp"]
-    if not fp.any():
-        return Findings(exams, hits)
     delay = scanner.confirmation_delay_days
     # two exams of one day falsely positive in one organ (CT and a bone scan in bone) need one confirmation
-    pid_c, day_c, organ_c = _unique_exams(exams.pid[fp], exams.time_days[fp] + delay, exams.organ[fp])
-    c_exams, c_hits = scanner.evaluate(
-        pid_c, day_c, _CONFIRM[organ_c], np.full(pid_c.size, PURPOSE_CODE["confirmation"], np.int8), organ_c,
-        false_positives=False,
-    )
-    return Findings(ExamRows.concat([exams, c_exams]), Hits.concat([hits, c_hits]))
+    ordered = Confirmations(*_unique_exams(exams.pid[fp], exams.time_days[fp] + delay, exams.organ[fp]))
+    now = ordered.time_days < confirm_before
+    done = confirm(scanner, ordered.pid[now], ordered.time_days[now], ordered.organ[now])
+    return Findings(ExamRows.concat([exams, done.exams]), Hits.concat([hits, done.hits]), ordered.take(~now))
 
 
 def _unique_exams(pid: I64, time_days: F64, modality: NDArray[np.int8]) -> tuple[I64, F64, NDArray[np.int8]]:
@@ -184,8 +208,9 @@ def followup_schedule(scenario: Scenario, pid: I64, end_days: F64) -> tuple[I64,
 
 
 def workup(scanner: Scanner, pid: I64, time_days: F64, modalities: list[str], purpose: str,
-           directed_organ: I64 | None = None) -> Findings:
-    """A work-up: the given modalities for every patient (plus the exam directed at a symptomatic organ)."""
+           directed_organ: I64 | None = None, confirm_before: float = np.inf) -> Findings:
+    """A work-up: the given modalities for every patient (plus the exam directed at a symptomatic organ);
+    confirmations as :func:`examine`."""
     mods = np.array([MODALITY_CODE[m] for m in modalities], np.int8)
     p = np.repeat(pid, len(mods))
     t = np.repeat(time_days, len(mods))
@@ -195,4 +220,4 @@ def workup(scanner: Scanner, pid: I64, time_days: F64, modalities: list[str], pu
         t = np.concatenate([t, time_days])
         m = np.concatenate([m, _DIRECTED[directed_organ]])
     p, t, m = _unique_exams(p.astype(np.int64), t.astype(np.float64), m.astype(np.int8))
-    return examine(scanner, p, t, m, PURPOSE_CODE[purpose])
+    return examine(scanner, p, t, m, PURPOSE_CODE[purpose], confirm_before)
