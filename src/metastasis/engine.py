@@ -107,9 +107,8 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     # the step she died (a scheduled adjuvant kill) can have recorded one (2 lesions in 10,000 women).
     for col in ("t_1mm", "t_2mm"):
         lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
-    # A finding of the staging work-up is dated at its confirmation, which can fall after a death in the
-    # first days: it was never made (the events log and the exams table drop it too). After diagnosis
-    # no exam is done after a death.
+    # A work-up's finding is dated at its confirmation, which can fall after a death days after the exam:
+    # it was never made (the events log and the exams table drop it too).
     late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]
     lesions.set("det_t", late, np.nan)
     lesions.set("det_d", late, np.nan)
