@@ -246,7 +246,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             _findings(state, schedule.confirm(scanner, c.pid, c.time_days, c.organ), exams, later, fresh)
         if keep.any():
             _findings(state, schedule.examine(scanner, fp_[keep], ft_[keep], fm_[keep],
-                                              schedule.PURPOSE_CODE["followup"], t1), exams, later, fresh)
+                                              schedule.PURPOSE_CODE["followup"], confirm_before=t1), exams, later,
+                      fresh)
         due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < dead))[0]
         restaged = due
         if due.size:
@@ -332,9 +333,9 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         t = t1
         step_index += 1
 
-    # detections are logged once the course is over: an exam evaluated later in a step (or a confirmation
-    # dated past it) can find a lesion earlier than the one that first saw it, so only the final day is
-    # the lesion's (the primary, diagnosed at day 0 whatever the work-up saw, included)
+    # detections are logged once the course is over: an exam evaluated later in a step can find a lesion
+    # earlier than the one that first saw it, so only the final day is the lesion's (the primary,
+    # diagnosed at day 0 whatever the work-up saw, included)
     _detection_events(state, np.nonzero(~np.isnan(les.det_t))[0])
     death = np.minimum(np.minimum(hz.death_days, state.treatment_death), other_death)
     cause = np.where(~(death < horizon), 0,

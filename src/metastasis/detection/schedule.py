@@ -84,8 +84,8 @@ class Findings:
 def confirm(scanner: Scanner, pid: I64, time_days: F64, organ: NDArray[np.int8]) -> Findings:
     """Confirmation exams of (patient, day, organ), each with the organ's confirming modality (no false
     positive of their own)."""
-    exams, hits = scanner.evaluate(pid, time_days, _CONFIRM[organ], np.full(pid.size, PURPOSE_CODE["confirmation"],
-                                                                            np.int8), organ, false_positives=False)
+    purpose = np.full(pid.size, PURPOSE_CODE["confirmation"], np.int8)
+    exams, hits = scanner.evaluate(pid, time_days, _CONFIRM[organ], purpose, organ, false_positives=False)
     return Findings(exams, hits, Confirmations(pid[:0], time_days[:0], organ[:0]))
 
 
