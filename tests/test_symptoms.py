@@ -96,9 +96,10 @@ def test_every_exam_is_dated_in_the_step_that_does_it(monkeypatch: pytest.Monkey
     def check(time_days: np.ndarray) -> None:
         outside.extend(time_days[(time_days < step["start"]) | (time_days > step["end"])].tolist())
 
-    def checked_examine(scanner: object, pid: np.ndarray, time_days: np.ndarray, *args: object) -> object:
+    def checked_examine(scanner: object, pid: np.ndarray, time_days: np.ndarray, *args: object,
+                        **kwargs: object) -> object:
         check(time_days)
-        return examine(scanner, pid, time_days, *args)  # type: ignore[arg-type]
+        return examine(scanner, pid, time_days, *args, **kwargs)  # type: ignore[arg-type]
 
     def checked_confirm(scanner: object, pid: np.ndarray, time_days: np.ndarray, organ: np.ndarray) -> object:
         check(time_days)
