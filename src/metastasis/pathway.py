@@ -23,7 +23,7 @@ from metastasis.biology import lesions as ls
 from metastasis.biology import natural_history as nh
 from metastasis.care import FOLLOWUP, METASTATIC, PALLIATIVE, CareState
 from metastasis.detection import schedule, symptoms
-from metastasis.detection.imaging import ExamRows, Scanner, record_hits
+from metastasis.detection.imaging import BY_SYMPTOMS, ExamRows, Scanner, record_hits
 from metastasis.mortality import cancer_hazard, hazard_constants, integrate_hazard
 from metastasis.streams import Process
 from metastasis.treatment import plan
@@ -31,7 +31,6 @@ from metastasis.vocabulary import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     DETAIL_CODE,
-    DETECTED_BY,
     FIRST_DISTANT,
     N_ORGANS,
     ORGAN_CODE,
@@ -44,7 +43,6 @@ I64 = NDArray[np.int64]
 _DEATH_CANCER = 1
 _SKELETAL_KEY = 20  # death-stream key of skeletal-event draws (counter: step index * 2 + j)
 _VISCERAL = np.array([ORGAN_CODE["lung"], ORGAN_CODE["liver"], ORGAN_CODE["brain"]])
-_BY_SYMPTOMS = DETECTED_BY.index("symptoms")  # detected_by code of a lesion found by a symptom work-up
 
 
 @dataclass
@@ -61,7 +59,7 @@ def _detection_events(state: CareState, rows: I64) -> None:
     """Log the detection of lesions ``rows`` at their (final) detection day."""
     les = state.lesions
     by = les.det_by[rows].astype(np.int64)
-    detail = np.where(by == _BY_SYMPTOMS, DETAIL_CODE["symptoms"], by)
+    detail = np.where(by == BY_SYMPTOMS, DETAIL_CODE["symptoms"], by)
     state.events.add(les.pid[rows], les.det_t[rows], "detection", les.organ[rows].astype(np.int64), les.lid[rows],
                      detail)
 
@@ -74,7 +72,8 @@ def _findings(state: CareState, found: schedule.Findings, exams: list[ExamRows],
     ``patient * N_ORGANS + organ`` of the organs that became known.
     """
     exams.append(found.exams)
-    later.append(found.later)
+    if found.later.pid.size:
+        later.append(found.later)
     new = record_hits(state.lesions, found.hits, state.capacity_mm3)
     p, o = state.lesions.pid[new], state.lesions.organ[new]
     if fresh is not None:
@@ -241,7 +240,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
         if later:  # first those ordered in earlier steps and dated in this one, for women alive then
             ordered = schedule.Confirmations.concat(later)
             due_now = ordered.time_days < t1
-            later = [ordered.take(~due_now)]
+            later = [ordered.take(~due_now)] if not due_now.all() else []
             c = ordered.take(due_now & (ordered.time_days < dead[ordered.pid]))
             _findings(state, schedule.confirm(scanner, c.pid, c.time_days, c.organ), exams, later, fresh)
         if keep.any():
@@ -280,7 +279,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             # found by a symptom work-up: symptoms revealed it that day (an earlier presentation, of the
             # breast or one whose work-up saw nothing distant, did not); else the counterfactual
             at_first = rows[les.det_t[rows] == first[les.pid[rows]]]
-            by_symptoms = _mask(n, les.pid[at_first[les.det_by[at_first] == _BY_SYMPTOMS]])[new_distant]
+            by_symptoms = _mask(n, les.pid[at_first[les.det_by[at_first] == BY_SYMPTOMS]])[new_distant]
             state.distant_symptom_days[new_distant] = np.where(
                 by_symptoms, first[new_distant], _projected_presentation(state, new_distant, t1, horizon))
             # a finding of a full work-up (symptoms, or the one after surgery of a local recurrence) is

@@ -78,6 +78,7 @@ def fork_workers() -> bool:
     others = [t for t in threading.enumerate() if t is not main and not t.name.startswith("Dask-")]
     return sys.platform == "linux" and not others
 
+
 _PART = re.compile(r"part-(\d+)\.parquet")
 
 

@@ -35,6 +35,8 @@ I64 = NDArray[np.int64]
 _CONSPICUITY = 0
 #: Counter offset of false-positive draws (key = exam day x 16 + modality, counter = organ).
 _FALSE_POSITIVE = 1000
+#: ``detected_by`` code of a lesion found by a work-up that symptoms triggered.
+BY_SYMPTOMS = DETECTED_BY.index("symptoms")
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def record_hits(lesions: Lesions, hits: Hits, capacity_mm3: float) -> I64:
     """
     if hits.row.size == 0:
         return np.zeros(0, np.int64)
-    by = np.where(hits.purpose == PURPOSE_CODE["symptoms"], len(DETECTED_BY) - 1, hits.modality + 1).astype(np.int8)
+    by = np.where(hits.purpose == PURPOSE_CODE["symptoms"], BY_SYMPTOMS, hits.modality + 1).astype(np.int8)
     order = np.lexsort((by, hits.time_days, hits.row))
     r = hits.row[order]
     lead = np.concatenate(([True], r[1:] != r[:-1]))

@@ -65,6 +65,10 @@ class Confirmations:
     organ: NDArray[np.int8]
 
     @classmethod
+    def none(cls) -> Confirmations:
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8))
+
+    @classmethod
     def concat(cls, parts: list[Confirmations]) -> Confirmations:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("pid", "time_days", "organ")))
 
@@ -86,7 +90,7 @@ def confirm(scanner: Scanner, pid: I64, time_days: F64, organ: NDArray[np.int8])
     positive of their own)."""
     purpose = np.full(pid.size, PURPOSE_CODE["confirmation"], np.int8)
     exams, hits = scanner.evaluate(pid, time_days, _CONFIRM[organ], purpose, organ, false_positives=False)
-    return Findings(exams, hits, Confirmations(pid[:0], time_days[:0], organ[:0]))
+    return Findings(exams, hits, Confirmations.none())
 
 
 def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int,
@@ -97,6 +101,8 @@ def examine(scanner: Scanner, pid: I64, time_days: F64, modality: NDArray[np.int
     rows = expand(pid, time_days, modality, purpose, scanner.imaging)
     exams, hits = scanner.evaluate(*rows)
     fp = exams.result == RESULT_CODE["fp"]
+    if not fp.any():
+        return Findings(exams, hits, Confirmations.none())
     delay = scanner.confirmation_delay_days
     # two exams of one day falsely positive in one organ (CT and a bone scan in bone) need one confirmation
     ordered = Confirmations(*_unique_exams(exams.pid[fp], exams.time_days[fp] + delay, exams.organ[fp]))
