@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from metastasis import parameters
 from metastasis.biology import growth
@@ -105,3 +106,48 @@ def test_workup_gives_the_same_exams_whatever_the_order_of_its_patients() -> Non
     keys = list(zip(exams.pid[first].tolist(), exams.modality[first].tolist(), strict=True))
     assert sorted(set(keys)) == sorted({(int(p), MODALITY_CODE[m]) for p in pid for m in modalities})
     assert ordered.hits.row.size > 0  # the 6 mm liver lesions are seen by CT
+
+
+def test_lesions_ended_before_the_floor_leave_the_index_without_changing_any_result() -> None:
+    """A scanner advanced step by step (ended lesions unlinked as exams walk past them, lesions added
+    between steps) gives every exam the result and the hits of a fresh scanner that prunes nothing."""
+    imaging = Imaging.from_values(parameters.defaults())
+    rng = np.random.default_rng(8)
+    n, per_step, step = 40, 60, 28.0
+    les = Lesions()
+
+    def add(m: int, t: float) -> None:
+        # lesions of random patients and organs, 2-30 mm from now on, some ending within a year
+        organ = rng.integers(0, 8, m)
+        tau = growth.age_at_volume(growth.volume_from_diameter(rng.uniform(2.0, 30.0, m)), K)
+        rate = rng.uniform(1e-4, 1e-2, m)
+        ended = np.where(rng.uniform(size=m) < 0.6, t + rng.uniform(0.0, 365.0, m), np.inf)
+        les.append(pid=rng.integers(0, n, m), lid=np.arange(les.n, les.n + m), organ=organ, origin=np.full(m, 3),
+                   parent=np.zeros(m, np.int64), seeded=np.full(m, t), wake=np.full(m, t), rate=rate,
+                   tau_ref=tau, seed_rate=np.zeros(m), next_level=np.full(m, np.inf),
+                   n_children=np.zeros(m, np.int32), ended=ended, end_reason=np.zeros(m, np.int8))
+
+    add(200, 0.0)
+    advanced = Scanner(les, imaging, 3, np.arange(n), K, 14.0)
+    for k in range(30):
+        t = k * step
+        advanced.advance(t)
+        if k % 5 == 0:
+            add(20, t)
+        pid = rng.integers(0, n, per_step)
+        day = t + rng.uniform(0.0, step, per_step)
+        mod = rng.integers(0, len(MODALITY_CODE), per_step).astype(np.int8)
+        organ = rng.integers(0, 8, per_step).astype(np.int8)
+        args = (pid, day, mod, np.zeros(per_step, np.int8), organ)
+        got, got_hits = advanced.evaluate(*args)
+        want, want_hits = Scanner(les, imaging, 3, np.arange(n), K, 14.0).evaluate(*args)
+        np.testing.assert_array_equal(got.result, want.result)
+        assert sorted(zip(got_hits.row.tolist(), got_hits.time_days.tolist(), strict=True)) == sorted(
+            zip(want_hits.row.tolist(), want_hits.time_days.tolist(), strict=True))
+    assert (want.result == RESULT_CODE["tp"]).any() and (want.result == RESULT_CODE["fn"]).any()
+    # an exam dated before the floor would meet an index that has dropped lesions alive then
+    with pytest.raises(ValueError, match="before the floor"):
+        advanced.evaluate(np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int8), np.zeros(1, np.int8),
+                          np.zeros(1, np.int8))
+    with pytest.raises(ValueError, match="before the floor"):
+        advanced.advance(0.0)

@@ -212,6 +212,7 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     t = 0.0
     while t < horizon:
         t1 = min(t + step, horizon)
+        scanner.advance(t)  # this step's exams, and later ones, are dated from t on
         dead = np.minimum(hz.death_days, state.treatment_death)
         in_play = (stop > t) & (dead > t)
         plan.scheduled_kills(state, t, t1)

@@ -128,9 +128,11 @@ def expand(pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: int | 
 class Scanner:
     """Evaluates exams against the lesions of a batch as they are at the moment of each exam.
 
-    Candidate lesions are indexed by (patient, organ) so that every exam-organ row meets only its own;
-    sizes come from each lesion's current growth segment, so exams are evaluated as the care pathway
-    reaches them.
+    Each exam-organ row meets only the lesions of its (patient, organ), kept as chains in order of
+    addition; sizes come from each lesion's current growth segment, so exams are evaluated as the care
+    pathway reaches them. The care pathway says, step by step, how early an exam can still be dated
+    (:meth:`advance`): a lesion ended by then is never seen again and leaves its chain the first time
+    an exam walks past it (most lesions an exam would meet are ended: killed, resected, irradiated).
     """
 
     def __init__(self, lesions: Lesions, imaging: Imaging, seed: int, patient_id: I64, capacity_mm3: float,
@@ -138,18 +140,37 @@ class Scanner:
         self.lesions, self.imaging, self.seed, self.patient_id = lesions, imaging, seed, patient_id
         self.capacity_mm3 = capacity_mm3
         self.confirmation_delay_days = confirmation_delay_days
+        self.floor_days = 0.0  # no exam is dated before this day
+        self._first = np.full(len(patient_id) * N_ORGANS, -1, np.int64)  # chain of each (patient, organ)
+        self._last = np.full(len(patient_id) * N_ORGANS, -1, np.int64)
+        self._next = np.zeros(0, np.int64)
+        self._linked = 0  # rows added to the chains so far
+
+    def advance(self, floor_days: float) -> None:
+        """Promise that no exam evaluated from now on is dated before ``floor_days`` (the pathway's step
+        start): lesions ended by then can leave the chains."""
+        if floor_days < self.floor_days:
+            raise ValueError(f"Scanner.advance: {floor_days} days is before the floor {self.floor_days}")
+        self.floor_days = floor_days
 
     def evaluate(self, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: NDArray[np.int8],
                  organ: NDArray[np.int8], false_positives: bool = True) -> tuple[ExamRows, Hits]:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
+        if time_days.size and time_days.min() < self.floor_days:
+            raise ValueError(f"Scanner.evaluate: an exam at day {time_days.min()} is before the floor "
+                             f"{self.floor_days} (advance)")
         les, im, c = self.lesions, self.imaging, self.lesions.cols
-        first, next_row = les.chains()
+        if self._linked < les.n:
+            if les.n > self._next.size:
+                self._next = np.concatenate((self._next, np.full(len(c["pid"]) - self._next.size, -1, np.int64)))
+            _link_pairs(c["pid"], c["organ"], self._linked, les.n, N_ORGANS, self._first, self._last, self._next)
+            self._linked = les.n
         result, hit_row, hit_exam = _evaluate(
             np.ascontiguousarray(pid, np.int64), np.ascontiguousarray(time_days, np.float64),
-            np.ascontiguousarray(modality, np.int8), np.ascontiguousarray(organ, np.int8), first, next_row,
-            streams.stream_head(self.seed, Process.DETECTION), self.patient_id, im.s_max, im.d50_mm, im.width_mm,
-            im.visible_mm, self.capacity_mm3, growth.log_ratio(self.capacity_mm3), c["organ"], c["lid"], c["wake"],
-            c["ended"], c["t_ref"], c["tau_ref"], c["rate"])
+            np.ascontiguousarray(modality, np.int8), np.ascontiguousarray(organ, np.int8), self.floor_days,
+            N_ORGANS, self._first, self._last, self._next, streams.stream_head(self.seed, Process.DETECTION),
+            self.patient_id, im.s_max, im.d50_mm, im.width_mm, im.visible_mm, self.capacity_mm3,
+            growth.log_ratio(self.capacity_mm3), c["lid"], c["wake"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"])
         any_present = result != RESULT_CODE["tn"]
         if false_positives:
             u_fp = streams.uniform(self.seed, Process.DETECTION, self.patient_id[pid],
@@ -164,53 +185,65 @@ class Scanner:
 _TN, _FN, _TP = RESULT_CODE["tn"], RESULT_CODE["fn"], RESULT_CODE["tp"]
 
 
+@numba.njit(cache=True)
+def _link_pairs(pid: I64, organ: NDArray[np.int8], start: int, stop: int, n_organs: int, first: I64, last: I64,
+                next_row: I64) -> None:
+    # rows start..stop-1 at the end of their (patient, organ) chain
+    for r in range(start, stop):
+        key = pid[r] * n_organs + organ[r]
+        if last[key] < 0:
+            first[key] = r
+        else:
+            next_row[last[key]] = r
+        last[key] = r
+        next_row[r] = -1
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArray[np.int8], first: I64,
-              next_row: I64, head: np.uint64, patient_id: I64, s_max: F64, d50_mm: F64, width_mm: F64,
-              visible_mm: float, cap: float, log_c: float, lesion_organ: NDArray[np.int8], lid: I64, wake: F64,
+def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArray[np.int8], floor: float,
+              n_organs: int, first: I64, last: I64, next_row: I64, head: np.uint64, patient_id: I64, s_max: F64,
+              d50_mm: F64, width_mm: F64, visible_mm: float, cap: float, log_c: float, lid: I64, wake: F64,
               ended: F64, t_ref: F64, tau_ref: F64, rate: F64) -> tuple[NDArray[np.int8], I64, I64]:
     # Each exam-organ row meets the lesions of its patient in its organ: a lesion is present from the
     # visible size, seen when its conspicuity draw for the modality falls under the sensitivity at its
-    # diameter then. The rows of one exam (same patient, day and modality; distinct organs) come together
-    # and walk the patient's lesions once. Result tn / fn / tp (false positives are added by the
-    # caller); the lesions seen and the exam row that saw each.
+    # diameter then. Result tn / fn / tp (false positives are added by the caller); the lesions seen
+    # and the exam row that saw each. A lesion ended by ``floor`` is unlinked from its chain.
     n = pid.size
     result = np.full(n, _TN, np.int8)
     hit_row = np.empty(16, np.int64)
     hit_exam = np.empty(16, np.int64)
-    row_of_organ = np.full(s_max.shape[1], -1, np.int64)
     m = 0
-    i = 0
-    while i < n:
-        p, t, mod = pid[i], time_days[i], modality[i]
-        j = i
-        row_of_organ[organ[i]] = i
-        while (j + 1 < n and pid[j + 1] == p and time_days[j + 1] == t and modality[j + 1] == mod
-               and row_of_organ[organ[j + 1]] < 0):
-            j += 1
-            row_of_organ[organ[j]] = j
-        r = first[p] if p < first.size else -1
+    for k in range(n):
+        p, t, mod, o = pid[k], time_days[k], modality[k], organ[k]
+        key = p * n_organs + o
+        prev = -1
+        r = first[key]
         while r >= 0:
-            k = row_of_organ[lesion_organ[r]]
-            if k >= 0:
-                o = organ[k]
-                volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
-                d = growth.diameter_one(volume)
-                if d >= visible_mm:
-                    if result[k] == _TN:
-                        result[k] = _FN
-                    s = sensitivity_one(s_max[mod, o], d50_mm[mod, o], width_mm[mod, o], d)
-                    if uniform_one(head, patient_id[p], lid[r], _CONSPICUITY + mod) < s:
-                        result[k] = _TP
-                        if m == hit_row.size:
-                            hit_row = np.concatenate((hit_row, np.empty(m, np.int64)))
-                            hit_exam = np.concatenate((hit_exam, np.empty(m, np.int64)))
-                        hit_row[m], hit_exam[m] = r, k
-                        m += 1
-            r = next_row[r]
-        for k in range(i, j + 1):
-            row_of_organ[organ[k]] = -1
-        i = j + 1
+            after = next_row[r]
+            if ended[r] <= floor:  # gone for every exam to come
+                if prev < 0:
+                    first[key] = after
+                else:
+                    next_row[prev] = after
+                if last[key] == r:
+                    last[key] = prev
+                r = after
+                continue
+            volume = volume_one(t, wake[r], ended[r], t_ref[r], tau_ref[r], rate[r], cap, log_c)
+            d = growth.diameter_one(volume)
+            if d >= visible_mm:
+                if result[k] == _TN:
+                    result[k] = _FN
+                s = sensitivity_one(s_max[mod, o], d50_mm[mod, o], width_mm[mod, o], d)
+                if uniform_one(head, patient_id[p], lid[r], _CONSPICUITY + mod) < s:
+                    result[k] = _TP
+                    if m == hit_row.size:
+                        hit_row = np.concatenate((hit_row, np.empty(m, np.int64)))
+                        hit_exam = np.concatenate((hit_exam, np.empty(m, np.int64)))
+                    hit_row[m], hit_exam[m] = r, k
+                    m += 1
+            prev = r
+            r = after
     return result, hit_row[:m], hit_exam[:m]
 
 
