@@ -145,9 +145,12 @@ def test_lesions_ended_before_the_floor_leave_the_index_without_changing_any_res
         assert sorted(zip(got_hits.row.tolist(), got_hits.time_days.tolist(), strict=True)) == sorted(
             zip(want_hits.row.tolist(), want_hits.time_days.tolist(), strict=True))
     assert (want.result == RESULT_CODE["tp"]).any() and (want.result == RESULT_CODE["fn"]).any()
-    # an exam dated before the floor would meet an index that has dropped lesions alive then
-    with pytest.raises(ValueError, match="before the floor"):
-        advanced.evaluate(np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int8), np.zeros(1, np.int8),
-                          np.zeros(1, np.int8))
+    # an exam dated before the floor after all meets every lesion of its patient, the dropped ones too
+    early = (pid, day - 10 * step, mod, np.zeros(per_step, np.int8), organ)
+    got, _ = advanced.evaluate(*early)
+    want, _ = Scanner(les, imaging, 3, np.arange(n), K, 14.0).evaluate(*early)
+    np.testing.assert_array_equal(got.result, want.result)
+    assert (want.result == RESULT_CODE["tp"]).any()
     with pytest.raises(ValueError, match="before the floor"):
         advanced.advance(0.0)
+

@@ -133,6 +133,8 @@ class Scanner:
     pathway reaches them. The care pathway says, step by step, how early an exam can still be dated
     (:meth:`advance`): a lesion ended by then is never seen again and leaves its chain the first time
     an exam walks past it (most lesions an exam would meet are ended: killed, resected, irradiated).
+    An exam dated before that day after all (restaging more often than the pathway's step dates some
+    in the past) walks all the patient's lesions instead.
     """
 
     def __init__(self, lesions: Lesions, imaging: Imaging, seed: int, patient_id: I64, capacity_mm3: float,
@@ -147,8 +149,9 @@ class Scanner:
         self._linked = 0  # rows added to the chains so far
 
     def advance(self, floor_days: float) -> None:
-        """Promise that no exam evaluated from now on is dated before ``floor_days`` (the pathway's step
-        start): lesions ended by then can leave the chains."""
+        """Say that exams from now on are dated from ``floor_days`` on (the pathway's step start), so that
+        lesions ended by then can leave the chains; one dated earlier all the same walks every lesion of
+        its patient."""
         if floor_days < self.floor_days:
             raise ValueError(f"Scanner.advance: {floor_days} days is before the floor {self.floor_days}")
         self.floor_days = floor_days
@@ -156,10 +159,8 @@ class Scanner:
     def evaluate(self, pid: I64, time_days: F64, modality: NDArray[np.int8], purpose: NDArray[np.int8],
                  organ: NDArray[np.int8], false_positives: bool = True) -> tuple[ExamRows, Hits]:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
-        if time_days.size and time_days.min() < self.floor_days:
-            raise ValueError(f"Scanner.evaluate: an exam at day {time_days.min()} is before the floor "
-                             f"{self.floor_days} (advance)")
         les, im, c = self.lesions, self.imaging, self.lesions.cols
+        first_p, next_p = les.chains()
         if self._linked < les.n:
             if les.n > self._next.size:
                 self._next = np.concatenate((self._next, np.full(len(c["pid"]) - self._next.size, -1, np.int64)))
@@ -168,9 +169,10 @@ class Scanner:
         result, hit_row, hit_exam = _evaluate(
             np.ascontiguousarray(pid, np.int64), np.ascontiguousarray(time_days, np.float64),
             np.ascontiguousarray(modality, np.int8), np.ascontiguousarray(organ, np.int8), self.floor_days,
-            N_ORGANS, self._first, self._last, self._next, streams.stream_head(self.seed, Process.DETECTION),
-            self.patient_id, im.s_max, im.d50_mm, im.width_mm, im.visible_mm, self.capacity_mm3,
-            growth.log_ratio(self.capacity_mm3), c["lid"], c["wake"], c["ended"], c["t_ref"], c["tau_ref"], c["rate"])
+            N_ORGANS, self._first, self._last, self._next, first_p, next_p,
+            streams.stream_head(self.seed, Process.DETECTION), self.patient_id, im.s_max, im.d50_mm, im.width_mm,
+            im.visible_mm, self.capacity_mm3, growth.log_ratio(self.capacity_mm3), c["organ"], c["lid"], c["wake"],
+            c["ended"], c["t_ref"], c["tau_ref"], c["rate"])
         any_present = result != RESULT_CODE["tn"]
         if false_positives:
             u_fp = streams.uniform(self.seed, Process.DETECTION, self.patient_id[pid],
@@ -201,13 +203,15 @@ def _link_pairs(pid: I64, organ: NDArray[np.int8], start: int, stop: int, n_orga
 
 @numba.njit(cache=True, error_model="numpy")
 def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArray[np.int8], floor: float,
-              n_organs: int, first: I64, last: I64, next_row: I64, head: np.uint64, patient_id: I64, s_max: F64,
-              d50_mm: F64, width_mm: F64, visible_mm: float, cap: float, log_c: float, lid: I64, wake: F64,
-              ended: F64, t_ref: F64, tau_ref: F64, rate: F64) -> tuple[NDArray[np.int8], I64, I64]:
+              n_organs: int, first: I64, last: I64, next_row: I64, first_p: I64, next_p: I64, head: np.uint64,
+              patient_id: I64, s_max: F64, d50_mm: F64, width_mm: F64, visible_mm: float, cap: float, log_c: float,
+              lesion_organ: NDArray[np.int8], lid: I64, wake: F64, ended: F64, t_ref: F64, tau_ref: F64,
+              rate: F64) -> tuple[NDArray[np.int8], I64, I64]:
     # Each exam-organ row meets the lesions of its patient in its organ: a lesion is present from the
     # visible size, seen when its conspicuity draw for the modality falls under the sensitivity at its
     # diameter then. Result tn / fn / tp (false positives are added by the caller); the lesions seen
-    # and the exam row that saw each. A lesion ended by ``floor`` is unlinked from its chain.
+    # and the exam row that saw each. A lesion ended by ``floor`` is unlinked from its (patient, organ)
+    # chain; a row dated before ``floor`` walks its patient's chain (``first_p``, ``next_p``) instead.
     n = pid.size
     result = np.full(n, _TN, np.int8)
     hit_row = np.empty(16, np.int64)
@@ -215,12 +219,17 @@ def _evaluate(pid: I64, time_days: F64, modality: NDArray[np.int8], organ: NDArr
     m = 0
     for k in range(n):
         p, t, mod, o = pid[k], time_days[k], modality[k], organ[k]
+        early = t < floor
         key = p * n_organs + o
         prev = -1
-        r = first[key]
+        r = (first_p[p] if p < first_p.size else -1) if early else first[key]
         while r >= 0:
-            after = next_row[r]
-            if ended[r] <= floor:  # gone for every exam to come
+            after = next_p[r] if early else next_row[r]
+            if early:
+                if lesion_organ[r] != o:
+                    r = after
+                    continue
+            elif ended[r] <= floor:  # gone for every exam to come
                 if prev < 0:
                     first[key] = after
                 else:
