@@ -154,3 +154,30 @@ def test_lesions_ended_before_the_floor_leave_the_index_without_changing_any_res
     with pytest.raises(ValueError, match="before the floor"):
         advanced.advance(0.0)
 
+
+def test_distant_disease_found_by_a_staging_confirmation_stages_iv() -> None:
+    """A bone scan falsely positive at staging is confirmed by PET-CT two weeks later; a bone metastasis
+    that has woken from dormancy since is found then and stages the patient IV (before, only day-0
+    findings did: she was operated on as stage I-III while her clinical stage said IV)."""
+    from metastasis.detection.schedule import stage_at_diagnosis
+    from metastasis.scenario import load_scenario
+
+    n = 200
+    values = parameters.defaults()
+    values["imaging.bone_scan.bone.false_positive"] = 1.0  # every staging bone scan needs a confirmation
+    les = Lesions()  # one 10 mm bone lesion per patient, dormant until day 7, then (nearly) not growing
+    tau = float(growth.age_at_volume(growth.volume_from_diameter(10.0), K))
+    les.append(pid=np.arange(n), lid=np.ones(n, np.int64), organ=np.full(n, ORGAN_CODE["bone"]),
+               origin=np.full(n, 3), parent=np.zeros(n, np.int64), seeded=np.full(n, -100.0),
+               wake=np.full(n, 7.0), rate=np.full(n, 1e-12), tau_ref=np.full(n, tau), seed_rate=np.zeros(n),
+               next_level=np.full(n, np.inf), n_children=np.zeros(n, np.int32), ended=np.full(n, np.inf),
+               end_reason=np.zeros(n, np.int8))
+    scanner = Scanner(les, Imaging.from_values(values), 5, np.arange(n), K, 14.0)
+    scenario = load_scenario("default", ('staging.modalities=["bone_scan"]', "staging.rules=[]"))
+    zeros = np.zeros(n, np.int8)
+    staging = stage_at_diagnosis(scanner, scenario, zeros, zeros, zeros, np.full((n, 8), np.nan))
+    hits = staging.findings.hits
+    assert hits.row.size > n // 2 and np.all(hits.time_days == 14.0)  # by the confirmation, not at day 0
+    found = np.zeros(n, bool)
+    found[les.pid[hits.row]] = True
+    np.testing.assert_array_equal(staging.distant_found, found)

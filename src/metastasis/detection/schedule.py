@@ -121,14 +121,6 @@ def _unique_exams(pid: I64, time_days: F64, modality: NDArray[np.int8]) -> tuple
     return p[new], t[new], m[new]
 
 
-def _first_hit_per_patient_organ(scanner: Scanner, hits: Hits, n: int) -> F64:
-    """Earliest day each (patient, organ) had a lesion seen: shape (n, organs), inf if never."""
-    out = np.full(n * N_ORGANS, np.inf)
-    les = scanner.lesions
-    np.minimum.at(out, les.pid[hits.row] * N_ORGANS + les.organ[hits.row], hits.time_days)
-    return out.reshape(n, N_ORGANS)
-
-
 @dataclass
 class Staging:
     """The day-0 work-up: what it found and who was symptomatic."""
@@ -165,8 +157,11 @@ def stage_at_diagnosis(scanner: Scanner, scenario: Scenario, t_index: NDArray[np
     pid, modality = np.nonzero(use)
     findings = examine(scanner, pid.astype(np.int64), np.zeros(len(pid)), modality.astype(np.int8),
                         PURPOSE_CODE["staging"])
-    first = _first_hit_per_patient_organ(scanner, findings.hits, n)
-    distant_found = (first[:, FIRST_DISTANT:] <= 0.0).any(axis=1)
+    # the work-up ends with its confirmations: a confirming PET-CT that finds real disease in another organ
+    # stages IV as surely as the first exams (the clinical stage counts what is found within its window)
+    les, seen = scanner.lesions, findings.hits.row
+    distant_found = np.zeros(n, bool)
+    distant_found[les.pid[seen[les.organ[seen] >= FIRST_DISTANT]]] = True
     return Staging(findings, np.asarray(symptomatic, dtype=bool), np.asarray(distant_found, dtype=bool))
 
 
