@@ -24,6 +24,12 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return simulate(tmp_path_factory.mktemp("runs"), "default", 3000)
 
 
+@pytest.fixture(scope="session")
+def intensive_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 patients of the intensive follow-up scenario (clinic visits with CT and bone scans)."""
+    return simulate(tmp_path_factory.mktemp("runs"), "followup-intensive", 3000)
+
+
 def read_table(directory: Path, name: str) -> pd.DataFrame:
     """A table of a run with its categorical columns as plain strings."""
     frame = pd.read_parquet(directory / name)

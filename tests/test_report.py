@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 import metastasis
-from conftest import simulate
 from metastasis import analysis, markov
 from metastasis.cli import main
 from metastasis.comparison import compare_runs
@@ -187,11 +186,6 @@ def test_timeline_picks_stories_and_draws_any_event_kind(run: Run) -> None:
     for detail in set(given):
         family, _, what = detail.partition(":")
         assert family.replace("_", " ") in comments and (what or family).replace("_", " ") in comments, detail
-
-
-@pytest.fixture(scope="module")
-def intensive_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate(tmp_path_factory.mktemp("runs"), "followup-intensive", 3000)
 
 
 def test_compare_follow_up_strategies(run: Run, intensive_run: Path) -> None:

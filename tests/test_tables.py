@@ -129,12 +129,17 @@ def test_each_detected_lesion_has_one_detection_event_at_its_detected_day(defaul
     assert (both["detail"].astype(str) == both["detected_by"].astype(str)).all()
 
 
-def test_one_exam_per_patient_day_purpose_modality_and_organ(default_run: Path) -> None:
-    """Two exams of one day falsely positive in the same organ (CT and a bone scan in bone, mammography and
-    a clinical exam in the breast) lead to one confirmation, not two."""
-    exams = _read(default_run, "exams")
-    assert not exams.duplicated().any()
-    assert (exams["purpose"].astype(str) == "confirmation").sum() > 100
+def test_one_exam_per_patient_day_modality_and_organ(default_run: Path, intensive_run: Path) -> None:
+    """SPEC's key of the exams table is unique. Two exams of one day falsely positive in the same organ
+    (CT and a bone scan in bone, mammography and a clinical exam in the breast) lead to one confirmation,
+    not two; a symptom work-up on the day of a scheduled CT and bone scan (intensive follow-up: symptoms
+    are reported at the visit) or of a restaging does not list those exams again."""
+    for run in (default_run, intensive_run):
+        exams = _read(run, "exams")
+        assert not exams.duplicated(SORT["exams"]).any()
+        assert (exams["purpose"].astype(str) == "confirmation").sum() > 100
+    purpose = _read(intensive_run, "exams")["purpose"].astype(str)
+    assert (purpose == "symptoms").sum() > 100 and (purpose == "followup").sum() > 100
 
 
 def test_readable_by_duckdb_and_run_json(default_run: Path) -> None:

@@ -208,9 +208,18 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     patient_rank = np.empty(n, np.int64)
     patient_rank[np.argsort(gid, kind="stable")] = np.arange(n)
     tie = _rank(MODALITIES)[e_mod[kept]] * N_ORGANS + _rank(ORGANS)[e_organ[kept]]
-    take = kept[_order_by_patient_time(e_pid[kept], patient_rank, e_time[kept], tie)]  # one gather per column
+    order = _order_by_patient_time(e_pid[kept], patient_rank, e_time[kept], tie)
+    take = kept[order]  # one gather per column
+    # an exam done for two reasons on one day (a symptom work-up on the day of a scheduled exam or a
+    # restaging) is one exam: the same lesions, conspicuity and false-positive draws give it the same
+    # results, so it is one row per organ (SPEC's key), under the purpose that came first
+    pid_s, time_s, tie_s = e_pid[take], e_time[take], tie[order]
+    repeat = (pid_s[1:] == pid_s[:-1]) & (time_s[1:] == time_s[:-1]) & (tie_s[1:] == tie_s[:-1])
+    if repeat.any():
+        first = np.concatenate(([True], ~repeat))
+        take, pid_s, time_s = take[first], pid_s[first], time_s[first]
     exam_cols = {
-        "patient_id": gid[e_pid[take]], "time_days": e_time[take],
+        "patient_id": gid[pid_s], "time_days": time_s,
         "purpose": np.concatenate([e.purpose for e in ex])[take], "modality": e_mod[take],
         "organ": e_organ[take], "result": np.concatenate([e.result for e in ex])[take],
     }
