@@ -116,6 +116,21 @@ def _patient_time_order(key: I64, n_keys: int, time: F64, tie: I64) -> I64:
     return order
 
 
+@numba.njit(cache=True)
+def _drop_repeats(take: I64, pid: I64, time: F64, tie: I64, order: I64) -> int:
+    # in place: of each run of rows with equal (pid, time, tie[order]), keep the first; the count kept
+    m = 0
+    last_tie = -1
+    for i in range(take.size):
+        k = tie[order[i]]
+        if m > 0 and pid[i] == pid[m - 1] and time[i] == time[m - 1] and k == last_tie:
+            continue
+        take[m], pid[m], time[m] = take[i], pid[i], time[i]
+        last_tie = k
+        m += 1
+    return m
+
+
 def _table(name: str, cols: dict[str, np.ndarray], vocab_of: dict[str, tuple[str, ...]]) -> pa.Table:
     schema = SCHEMAS[name]
     arrays = []
@@ -213,11 +228,10 @@ def build_tables(course: Course) -> dict[str, pa.Table]:
     # an exam done for two reasons on one day (a symptom work-up on the day of a scheduled exam or a
     # restaging) is one exam: the same lesions, conspicuity and false-positive draws give it the same
     # results, so it is one row per organ (SPEC's key), under the purpose that came first
-    pid_s, time_s, tie_s = e_pid[take], e_time[take], tie[order]
-    repeat = (pid_s[1:] == pid_s[:-1]) & (time_s[1:] == time_s[:-1]) & (tie_s[1:] == tie_s[:-1])
-    if repeat.any():
-        first = np.concatenate(([True], ~repeat))
-        take, pid_s, time_s = take[first], pid_s[first], time_s[first]
+    pid_s, time_s = e_pid[take], e_time[take]
+    m = _drop_repeats(take, pid_s, time_s, tie, order)
+    take, pid_s, time_s = take[:m], pid_s[:m], time_s[:m]
+    del order, tie  # the batch's peak memory is reached in this function
     exam_cols = {
         "patient_id": gid[pid_s], "time_days": time_s,
         "purpose": np.concatenate([e.purpose for e in ex])[take], "modality": e_mod[take],
