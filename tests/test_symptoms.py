@@ -112,13 +112,26 @@ def test_every_exam_is_dated_in_the_step_that_does_it(monkeypatch: pytest.Monkey
     assert outside == []
     # the paths were taken: recurrences in the breast or axilla operated on after diagnosis, and
     # confirmations after diagnosis
-    from metastasis.vocabulary import DETAIL_CODE, EVENT_CODE, PURPOSE_CODE
+    from metastasis.vocabulary import DAYS_PER_MONTH, DETAIL_CODE, EVENT_CODE, PURPOSE_CODE
 
     _, day, kind, _, _, detail = course.events.arrays()
     local = np.isin(detail, [DETAIL_CODE["surgery:mastectomy"], DETAIL_CODE["surgery:axillary"]])
     assert ((kind == EVENT_CODE["treatment_start"]) & local & (day > 0)).sum() > 20
     confirmations = np.concatenate([e.time_days[e.purpose == PURPOSE_CODE["confirmation"]] for e in course.exams])
     assert (confirmations > 28.0).sum() > 1000
+
+    # restaging every half month, more often than the 28-day step: each step does every restaging dated in
+    # it (one a step used to be done, the next ones dated ever further in the past); the first after a
+    # finding in follow-up is not dated before the decision it follows
+    often = load_scenario("default", ("restaging.every_months=0.5",))
+    step.update(start=0.0, end=np.inf)
+    course = simulate_batch(often, parameters.resolve({}), np.arange(3000))
+    assert outside == []
+    restaging = [(e.pid[e.purpose == PURPOSE_CODE["restaging"]], e.time_days[e.purpose == PURPOSE_CODE["restaging"]])
+                 for e in course.exams]
+    pid = np.concatenate([p for p, _ in restaging])
+    gaps = np.diff(np.unique(np.concatenate([t for _, t in restaging])[pid == np.bincount(pid).argmax()]))
+    assert gaps.size > 20 and np.isclose(np.median(gaps), 0.5 * DAYS_PER_MONTH)
 
 
 def test_symptoms_reveal_distant_disease_no_earlier_than_it_is_found(default_run: Path) -> None:

@@ -250,10 +250,11 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
                       fresh)
         due = np.nonzero((state.mode == METASTATIC) & (state.next_restage < t1) & (state.next_restage < dead))[0]
         restaged = due
-        if due.size:
+        while due.size:  # more than one when restaging is more frequent than the step
             _findings(state, schedule.workup(scanner, due, state.next_restage[due], sc.restaging.modalities,
                                              "restaging", confirm_before=t1), exams, later, fresh)
             state.next_restage[due] += restage_every
+            due = due[(state.next_restage[due] < t1) & (state.next_restage[due] < dead[due])]
         wk = np.nonzero((state.workup_due < t1) & (state.workup_due < dead) & (state.mode != PALLIATIVE))[0]
         if wk.size:
             _findings(state, schedule.workup(scanner, wk, state.workup_due[wk], sc.restaging.modalities,
@@ -276,7 +277,8 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             first = np.full(n, np.inf)
             np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
-            state.next_restage[new_distant] = first[new_distant] + restage_every
+            # (not before this decision: a restaging interval shorter than the step would date it in the past)
+            state.next_restage[new_distant] = np.maximum(first[new_distant] + restage_every, t1)
             # found by a symptom work-up: symptoms revealed it that day (an earlier presentation, of the
             # breast or one whose work-up saw nothing distant, did not); else the counterfactual
             at_first = rows[les.det_t[rows] == first[les.pid[rows]]]
