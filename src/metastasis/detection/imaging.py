@@ -133,8 +133,8 @@ class Scanner:
     pathway reaches them. The care pathway says, step by step, how early an exam can still be dated
     (:meth:`advance`): a lesion ended by then is never seen again and leaves its chain the first time
     an exam walks past it (most lesions an exam would meet are ended: killed, resected, irradiated).
-    An exam dated before that day after all (restaging more often than the pathway's step dates some
-    in the past) walks all the patient's lesions instead.
+    An exam dated before that day after all walks all the patient's lesions instead: the pathway dates
+    none so, but the results do not depend on it.
     """
 
     def __init__(self, lesions: Lesions, imaging: Imaging, seed: int, patient_id: I64, capacity_mm3: float,
