@@ -19,6 +19,9 @@ seeding (``dissemination.mu`` at its lower bound) and no residual disease after 
 happens after diagnosis but follow-up and other-cause death — with the default follow-up and with none:
 what a batch costs before any metastasis is simulated, and how much of that is the follow-up exams'
 rows (one per exam and organ, SPEC).
+``--set KEY=VALUE`` (repeatable, as for ``metastasis simulate``) applies to every run and batch: how much
+a coarser resolution would buy, e.g. ``--set parameters.death.step_days=56`` or
+``--set parameters.engine.max_colonies_per_patient=100``.
 """
 
 from __future__ import annotations
@@ -39,12 +42,15 @@ from pathlib import Path
 from typing import Any
 
 
-def measure(patients: int, batch_size: int, workers: int, cold: bool = False) -> dict[str, Any]:
-    """One run in a fresh process; ``cold``: with an empty Numba cache (everything compiled in the run)."""
+def measure(patients: int, batch_size: int, workers: int, cold: bool = False,
+            overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One run in a fresh process; ``cold``: with an empty Numba cache (everything compiled in the run);
+    ``overrides``: ``--set`` arguments."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "metastasis", "simulate", "default", "--patients", str(patients),
                "--out", str(out), "--batch-size", str(batch_size), "--workers", str(workers), "--quiet"]
+        cmd += [arg for override in overrides for arg in ("--set", override)]
         env = dict(os.environ)
         if cold:
             env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba-cache")  # Dask workers inherit it
@@ -169,24 +175,29 @@ def main() -> None:
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process timing of one batch")
     parser.add_argument("--floor", action="store_true",
                         help="also time the batch for a quiet cohort (no metastasis), with and without follow-up")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="scenario or parameter override for every run (repeatable)")
     args = parser.parse_args()
+    extra = tuple(args.set)
+    if extra:
+        print("overrides: " + ", ".join(extra))
     if args.patients:
         print(f"{'patients':>16} {'wall s':>8} {'first part s':>13} {'CPU s':>7} {'patients/s':>11} "
               f"{'peak RSS MB':>12} {'parquet MB':>11}  rows")
     runs = [(args.patients[0], True)] if args.patients and not args.no_cold else []
     for n, cold in runs + [(n, False) for n in args.patients]:
-        r = measure(n, args.batch_size, args.workers, cold)
+        r = measure(n, args.batch_size, args.workers, cold, extra)
         label = f"{r['patients']:,}" + (" cold" if cold else "")
         print(f"{label:>16} {r['wall_s']:>8} {r['first_part_s']:>13} {r['cpu_s']:>7} {r['patients_per_s']:>11,} "
               f"{r['peak_rss_mb']:>12,} {r['parquet_mb']:>11}  {r['rows']}", flush=True)
     if args.no_breakdown:
         return
-    cohorts: list[tuple[str, tuple[str, ...]]] = [("default", ())]
+    cohorts: list[tuple[str, tuple[str, ...]]] = [("default" + (" with " + ", ".join(extra) if extra else ""), ())]
     if args.floor:
         cohorts += [("quiet cohort (no metastasis, no residual disease)", QUIET),
                     ("quiet cohort without follow-up exams or visits", QUIET + NO_FOLLOWUP)]
     for label, overrides in cohorts:
-        parts = breakdown(args.batch_size, overrides)
+        parts = breakdown(args.batch_size, extra + overrides)
         total = parts.pop("total")
         print(f"\nwhere the time goes: one batch of {args.batch_size:,} candidates in one process, {label}, "
               f"{total:.2f} s ({total * 1e6 / args.batch_size / 2:.0f} s per 1,000,000 on two cores at this rate)")
