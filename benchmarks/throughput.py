@@ -180,6 +180,13 @@ def main() -> None:
     args = parser.parse_args()
     extra = tuple(args.set)
     if extra:
+        from metastasis.errors import InputError
+        from metastasis.scenario import load_scenario
+
+        try:
+            load_scenario("default", extra).parameter_values()
+        except InputError as e:
+            raise SystemExit(f"error: {e}") from None
         print("overrides: " + ", ".join(extra))
     if args.patients:
         print(f"{'patients':>16} {'wall s':>8} {'first part s':>13} {'CPU s':>7} {'patients/s':>11} "
