@@ -110,10 +110,8 @@ class Lesions:
                 self._first = np.concatenate((self._first, np.full(grow, -1, np.int64)))
                 self._last = np.concatenate((self._last, np.full(grow, -1, np.int64)))
                 self._count = np.concatenate((self._count, np.zeros(grow, np.int64)))
-            if self.n > len(self._next):
-                extra = np.full(len(self.cols["pid"]) - len(self._next), -1, np.int64)
-                self._next = np.concatenate((self._next, extra))
-            _link(pid, self._linked, self._first, self._last, self._next, self._count)
+            self._next = link_rows(pid[self._linked :], self._linked, len(self.cols["pid"]), self._first,
+                                   self._last, self._next, self._count)
             self._linked = self.n
         return self._first, self._next
 
@@ -191,16 +189,28 @@ class Lesions:
                                 c["wake"], c["ended"], c["t_1mm"], c["t_2mm"])
 
 
+def link_rows(key: I64, offset: int, capacity: int, first: I64, last: I64, next_row: I64, count: I64) -> I64:
+    """Put rows ``offset .. offset + key.size - 1`` at the end of the chain of their key (``key[i]`` is row
+    ``offset + i``'s): per key the first and last row (-1: none) and the rows (``count``, unless it is
+    empty), per row the next row (-1 ends a chain). Returns ``next_row``, grown with -1 to ``capacity``
+    rows when it is too short for them."""
+    if offset + key.size > next_row.size:
+        next_row = np.concatenate((next_row, np.full(capacity - next_row.size, -1, np.int64)))
+    _link(np.ascontiguousarray(key, np.int64), offset, first, last, next_row, count)
+    return next_row
+
+
 @numba.njit(cache=True)
-def _link(pid: I64, start: int, first: I64, last: I64, next_row: I64, count: I64) -> None:
-    for r in range(start, pid.size):
-        q = pid[r]
+def _link(key: I64, offset: int, first: I64, last: I64, next_row: I64, count: I64) -> None:
+    for i in range(key.size):
+        r, q = offset + i, key[i]
         if last[q] < 0:
             first[q] = r
         else:
             next_row[last[q]] = r
         last[q] = r
-        count[q] += 1
+        if count.size:
+            count[q] += 1
 
 
 @numba.njit(cache=True)

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from metastasis import streams
 from metastasis.biology import growth
-from metastasis.biology.lesions import Lesions, per_row, volume_one
+from metastasis.biology.lesions import Lesions, link_rows, per_row, volume_one
 from metastasis.streams import Process, uniform_one
 from metastasis.vocabulary import (
     COVERAGE,
@@ -162,9 +162,9 @@ class Scanner:
         les, im, c = self.lesions, self.imaging, self.lesions.cols
         first_p, next_p = les.chains()
         if self._linked < les.n:
-            if les.n > self._next.size:
-                self._next = np.concatenate((self._next, np.full(len(c["pid"]) - self._next.size, -1, np.int64)))
-            _link_pairs(c["pid"], c["organ"], self._linked, les.n, N_ORGANS, self._first, self._last, self._next)
+            new = slice(self._linked, les.n)
+            self._next = link_rows(c["pid"][new] * N_ORGANS + c["organ"][new], self._linked, len(c["pid"]),
+                                   self._first, self._last, self._next, np.zeros(0, np.int64))
             self._linked = les.n
         result, hit_row, hit_exam = _evaluate(
             np.ascontiguousarray(pid, np.int64), np.ascontiguousarray(time_days, np.float64),
@@ -185,20 +185,6 @@ class Scanner:
 
 
 _TN, _FN, _TP = RESULT_CODE["tn"], RESULT_CODE["fn"], RESULT_CODE["tp"]
-
-
-@numba.njit(cache=True)
-def _link_pairs(pid: I64, organ: NDArray[np.int8], start: int, stop: int, n_organs: int, first: I64, last: I64,
-                next_row: I64) -> None:
-    # rows start..stop-1 at the end of their (patient, organ) chain
-    for r in range(start, stop):
-        key = pid[r] * n_organs + organ[r]
-        if last[key] < 0:
-            first[key] = r
-        else:
-            next_row[last[key]] = r
-        last[key] = r
-        next_row[r] = -1
 
 
 @numba.njit(cache=True, error_model="numpy")
