@@ -277,8 +277,10 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
             first = np.full(n, np.inf)
             np.minimum.at(first, les.pid[rows], np.nan_to_num(les.det_t[rows], nan=np.inf))
             state.metastatic_from[new_distant] = first[new_distant]
-            # (not before this decision: a restaging interval shorter than the step would date it in the past)
-            state.next_restage[new_distant] = np.maximum(first[new_distant] + restage_every, t1)
+            # an interval after the finding, or after this decision if that is later (a restaging interval
+            # shorter than the step would date it in the past, or on the day of this decision's work-up)
+            after = first[new_distant] + restage_every
+            state.next_restage[new_distant] = np.where(after > t1, after, t1 + restage_every)
             # found by a symptom work-up: symptoms revealed it that day (an earlier presentation, of the
             # breast or one whose work-up saw nothing distant, did not); else the counterfactual
             at_first = rows[les.det_t[rows] == first[les.pid[rows]]]
