@@ -160,7 +160,9 @@ class Scanner:
                  organ: NDArray[np.int8], false_positives: bool = True) -> tuple[ExamRows, Hits]:
         """Results of exam-organ rows (tp, fp, tn, fn against the truth at that moment) and the lesions seen."""
         les, im, c = self.lesions, self.imaging, self.lesions.cols
-        first_p, next_p = les.chains()
+        # an exam dated before the floor (none, from the pathway) walks its patient's whole chain
+        early = time_days.size > 0 and time_days.min() < self.floor_days
+        first_p, next_p = les.chains() if early else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if self._linked < les.n:
             new = slice(self._linked, les.n)
             self._next = link_rows(c["pid"][new] * N_ORGANS + c["organ"][new], self._linked, len(c["pid"]),
