@@ -193,21 +193,29 @@ def test_every_therapy_ends_once_and_not_before_it_starts(default_run: Path) -> 
 
 def test_a_lesion_a_course_clears_ends_as_the_course_was(default_run: Path) -> None:
     """SPEC's end reasons: a lesion radiotherapy leaves with no cell ends ``irradiated`` (it was recorded as
-    ``extinct``, like one that chemotherapy clears), within a step of a radiotherapy course of hers (a
-    planned course acts from the start of the step its day falls in)."""
+    ``extinct``, like one that chemotherapy clears), on the day a radiotherapy course of hers starts (a
+    planned adjuvant course acts on its own day, not at the start of the step it falls in); one that
+    chemotherapy clears ends on the day a line starts or mid-way through the adjuvant course."""
+    from metastasis.treatment.plan import _CHEMO_DAY
+
     lesions = read_table(default_run, "lesions")
     events = read_table(default_run, "events")
     starts = events[events["kind"] == "treatment_start"]
+    chemo = starts[starts["detail"].str.startswith("chemotherapy:")]
+    days = {
+        "irradiated": starts[starts["detail"].str.startswith("radiotherapy:")],
+        "extinct": pd.concat([chemo, chemo[chemo["detail"] == "chemotherapy:adjuvant"].assign(
+            time_days=lambda f: f["time_days"] + _CHEMO_DAY)]),
+    }
 
     def pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
         return set(zip(frame["patient_id"], frame["lesion_id"], strict=True))
 
-    for reason, course in (("irradiated", "radiotherapy:"), ("extinct", "chemotherapy:")):
+    for reason, given in days.items():
         gone = lesions[lesions["end_reason"] == reason]
-        given = starts[starts["detail"].str.startswith(course)]
-        near = gone.merge(given[["patient_id", "time_days"]], on="patient_id")
-        near = near[(near["time_days"] - near["ended_days"]).between(-84.0, 28.0)]
-        assert pairs(near) == pairs(gone)
+        on_day = gone.merge(given[["patient_id", "time_days"]], left_on=["patient_id", "ended_days"],
+                            right_on=["patient_id", "time_days"])
+        assert pairs(on_day) == pairs(gone), reason
     assert (lesions["end_reason"] == "irradiated").sum() > 20
 
 

@@ -103,10 +103,6 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dying = dead[lesions.pid[rows]]
     ls.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
     ls.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
-    # A size reached after the lesion's end was never there: a course applied after the woman's death in
-    # the step she died (a scheduled adjuvant kill) can have recorded one (2 lesions in 10,000 women).
-    for col in ("t_1mm", "t_2mm"):
-        lesions.set(col, np.nonzero(getattr(lesions, col) > lesions.ended)[0], np.nan)
     # A work-up's finding is dated at its confirmation, which can fall after a death days after the exam:
     # it was never made (the events log and the exams table drop it too).
     late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]

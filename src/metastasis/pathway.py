@@ -1,9 +1,10 @@
 """After diagnosis, step by step: tumours grow and seed, the care pathway examines, treatment acts,
 symptoms start, and patients die (MODEL.md 3-6).
 
-Each step (``death.step_days``) runs in causal order: scheduled adjuvant courses and the growth rates
-of running therapies; seeding up to the end of the step; burden at the step's end and, from it, the
-deaths inside the step (death hazard), symptom onset and skeletal events; the exams that fall in the
+Each step (``death.step_days``; a step also ends on the day of an adjuvant course planned at diagnosis,
+so that the course acts on its own day) runs in causal order: scheduled adjuvant courses and the growth
+rates of running therapies; seeding up to the end of the step; burden at the step's end and, from it,
+the deaths inside the step (death hazard), symptom onset and skeletal events; the exams that fall in the
 step before the patient's death (follow-up, restaging, symptom work-ups, each evaluated at its own day
 against the lesions as they are then); decisions at the end of the step for the patients alive then
 (metastatic plan, next line at progression, palliative radiotherapy, resection of a local recurrence),
@@ -208,14 +209,22 @@ def run(state: CareState, scanner: Scanner, staging: schedule.Staging, other_dea
     cursor = 0
     hz = _Hazard.start(streams.exponential(state.seed, Process.DEATH, gid, _DEATH_CANCER, 0), v)
     live = np.nonzero(les.ended > 0.0)[0]
+    course_days = plan.scheduled_days(state)
     step_index = 0
     t = 0.0
+    next_grid = step
     while t < horizon:
-        t1 = min(t + step, horizon)
+        # steps of ``step`` days, also ended on the day of a planned adjuvant course so that it acts then
+        t1 = min(next_grid, horizon)
+        inside = course_days[(course_days > t) & (course_days < t1)]
+        if inside.size:
+            t1 = float(inside[0])
+        else:
+            next_grid += step
         scanner.advance(t)  # this step's exams, and later ones, are dated from t on
         dead = np.minimum(hz.death_days, state.treatment_death)
         in_play = (stop > t) & (dead > t)
-        plan.scheduled_kills(state, t, t1)
+        plan.scheduled_kills(state, t, t1, in_play)
         plan.finish_windows(state, t, t1)
         lp = les.pid[live]
         live = live[in_play[lp] & (les.ended[live] > t)]

@@ -210,14 +210,22 @@ def adjuvant(state: CareState, operated: BOOL) -> None:
         ev.add(hp, 0.0, "treatment_start", -1, -1, "anti_her2:adjuvant")
 
 
-def scheduled_kills(state: CareState, t: float, t1: float) -> None:
-    """Apply the adjuvant courses whose day falls in [t, t1) (at ``t``; events carry the exact day)."""
+def scheduled_days(state: CareState) -> F64:
+    """The days (ascending, unique) on which an adjuvant course planned at diagnosis acts: the pathway
+    ends a step on each, so that the course acts on its own day (:func:`scheduled_kills`)."""
+    return np.unique(np.array([day for pid, _label, day, _target in state.scheduled_kill if pid.size], np.float64))
+
+
+def scheduled_kills(state: CareState, t: float, t1: float, alive: BOOL) -> None:
+    """Apply the adjuvant courses whose day falls in [t, t1) to the patients ``alive`` at ``t``.
+
+    They act at ``t``: the pathway's steps start on every such day (:func:`scheduled_days`)."""
     v = state.values
     for pid_f, _label, day, target in state.scheduled_kill:
         if not t <= day < t1 or pid_f.size == 0:
             continue
         pid = pid_f.astype(np.int64)
-        rows = _live_rows(state, pid, t)
+        rows = _live_rows(state, pid[alive[pid]], t)
         if target == "breast":
             rows = rows[state.lesions.organ[rows] == ORGAN_CODE["breast"]]
             kill(state, rows, t, v["radiotherapy.breast_surviving_fraction"], _RT_BREAST, resistance=False)
