@@ -151,3 +151,19 @@ def test_symptoms_reveal_distant_disease_no_earlier_than_it_is_found(default_run
     assert (lead >= 0).all()
     by_symptoms = women["detected_by"] == "symptoms"
     assert by_symptoms.sum() > 200 and (lead[by_symptoms] == 0).all()
+
+
+def test_symptoms_that_would_come_after_her_death_never_reveal_anything() -> None:
+    """``distant_symptom_days`` is NaN when symptoms alone would have revealed distant disease only after
+    the woman's death (SPEC: "NaN if never"), so a lead time is never counted against symptoms she did not
+    live to have. The counterfactual day is projected at the first distant finding, before her death is
+    known (a woman with stage IV at diagnosis who dies of other causes within months kept it)."""
+    from metastasis import parameters
+    from metastasis.engine import simulate_batch
+
+    course = simulate_batch(load_scenario("default"), parameters.resolve({}), np.arange(20_000))
+    day = course.distant_symptom_days
+    expected = np.isfinite(day)
+    assert expected.sum() > 3000
+    assert (day[expected] <= course.end_days[expected]).all()
+    assert (np.isfinite(course.death_days) & expected).sum() > 1000

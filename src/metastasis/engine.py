@@ -103,6 +103,9 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     dying = dead[lesions.pid[rows]]
     ls.end_lesions(lesions, rows[dying], end_days[lesions.pid[rows[dying]]], "death", cap)
     ls.end_lesions(lesions, rows[~dying], horizon, "horizon", cap)
+    # Symptoms that would have revealed distant disease only after her death never did: the counterfactual
+    # day is projected at the first distant finding, before the death is known (SPEC: NaN if never).
+    symptom_days = np.where(state.distant_symptom_days <= end_days, state.distant_symptom_days, np.inf)
     # A work-up's finding is dated at its confirmation, which can fall after a death days after the exam:
     # it was never made (the events log and the exams table drop it too).
     late = np.nonzero(lesions.det_t > end_days[lesions.pid])[0]
@@ -117,7 +120,7 @@ def simulate_batch(scenario: Scenario, values: dict[str, float], patient_id: I64
     clinical_stage = stage_group(t_idx, n_idx, distant_clinical)
     course = Course(
         patients=patients, lesions=lesions, next_lid=hist.next_lid, events=events, exams=outcome.exams,
-        distant_symptom_days=state.distant_symptom_days, death_days=np.where(dead, death, np.nan),
+        distant_symptom_days=symptom_days, death_days=np.where(dead, death, np.nan),
         death_cause=outcome.death_cause, lethal_organ=outcome.lethal_organ, end_days=end_days,
         clinical_stage=clinical_stage, true_stage=stage_group(t_idx, n_idx, present),
         occult_distant=(clinical_stage < 3) & present, micrometastatic=micrometastatic,
