@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from metastasis.cli import main
+from metastasis.runner import Progress
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,3 +107,14 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
     assert main([*common, "--out", str(cut), "--resume"]) == 0
     for name in ("patients", "lesions", "exams", "events"):
         pd.testing.assert_frame_equal(pd.read_parquet(full / name), pd.read_parquet(cut / name))
+
+
+def test_progress_line_shows_rate_and_time_left_of_this_run_only() -> None:
+    """The bar counts patients per second since it started (a resumed run's committed batches excluded)
+    and the time left at that rate; minutes, then hours; no rate yet, no estimate."""
+    bar = Progress(10_000, enabled=False, done=2_000)
+    assert bar.line(2_000, 0.0).endswith("2,000/10,000 patients  0/s  --:-- left ")
+    line = bar.line(6_000, 8.0)  # 4,000 patients in 8 s: 500/s, 4,000 left: 8 s
+    assert line.startswith("[" + "#" * 18 + "-" * 12 + "]")
+    assert line.endswith("6,000/10,000 patients  500/s  0:08 left ")
+    assert Progress(10_000_000, enabled=False).line(1_000, 1.0).endswith("1,000/s  2:46:39 left ")
